@@ -1,0 +1,163 @@
+"""One metric code path for training, evaluation, export gates and comparison (torchmetrics).
+
+Metric names follow one scheme, used in metrics.json and in MLflow:
+``{split}/{metric}`` overall, ``{split}/lang/{lang}/{metric}`` per language and
+``{split}/class/{label}/{metric}`` per class. ``f1`` is the positive-class F1 of a binary task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torchmetrics.functional.classification as tmf
+
+from trainer.data.labels import LabelMap
+
+MAIN_METRICS = ("macro_f1", "micro_f1", "accuracy", "f1", "auroc", "average_precision")
+
+
+def predict_labels(probs: torch.Tensor, label_map: LabelMap, thresholds: Sequence[float] | None) -> torch.Tensor:
+    """Decisions from probabilities: argmax, or tuned thresholds for binary/multi-label tasks."""
+    if label_map.task == "multilabel":
+        t = torch.tensor(thresholds if thresholds is not None else [0.5] * label_map.num_labels)
+        return (probs >= t).long()
+    if label_map.task == "binary":
+        pos = label_map.positive_index
+        assert pos is not None
+        t = thresholds[0] if thresholds is not None else 0.5
+        is_pos = probs[:, pos] >= t
+        return torch.where(is_pos, torch.tensor(pos), torch.tensor(1 - pos))
+    return probs.argmax(dim=-1)
+
+
+def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: LabelMap) -> list[float] | None:
+    """F1-maximising decision thresholds on validation data (None for multiclass).
+
+    Candidates are the midpoints between sorted distinct scores (at most 512 quantiles), so the chosen
+    threshold separates validation examples instead of sitting on one of them.
+    """
+    if label_map.task == "multiclass":
+        return None
+    if label_map.task == "binary":
+        pos = label_map.positive_index
+        columns = [(probs[:, pos], (targets == pos).long())]
+    else:
+        columns = [(probs[:, k], targets[:, k].long()) for k in range(label_map.num_labels)]
+    out = []
+    for scores, truth in columns:
+        if truth.sum() == 0 or truth.sum() == len(truth):
+            out.append(0.5)
+            continue
+        distinct = torch.unique(scores)
+        if len(distinct) > 512:
+            distinct = torch.quantile(distinct.double(), torch.linspace(0, 1, 512, dtype=torch.float64)).float()
+        cands = torch.cat([(distinct[:-1] + distinct[1:]) / 2, torch.tensor([0.5])])
+        best, best_t = -1.0, 0.5
+        for t in cands.tolist():
+            f1 = tmf.binary_f1_score((scores >= t).long(), truth).item()
+            if f1 > best + 1e-12 or (abs(f1 - best) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
+                best, best_t = f1, t
+        out.append(float(best_t))
+    return out
+
+
+def _safe(value: torch.Tensor) -> float | None:
+    v = float(value)
+    return None if v != v else v
+
+
+def _overall(probs: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, label_map: LabelMap,
+             with_ranking: bool) -> dict[str, float | None]:
+    k = label_map.num_labels
+    if label_map.task == "multilabel":
+        t = targets.long()
+        out = {
+            "accuracy": _safe(tmf.multilabel_exact_match(preds, t, num_labels=k)),
+            "macro_f1": _safe(tmf.multilabel_f1_score(preds, t, num_labels=k, average="macro")),
+            "micro_f1": _safe(tmf.multilabel_f1_score(preds, t, num_labels=k, average="micro")),
+        }
+        if with_ranking:
+            out["auroc"] = _safe(tmf.multilabel_auroc(probs, t, num_labels=k, average="macro"))
+            out["average_precision"] = _safe(tmf.multilabel_average_precision(probs, t, num_labels=k))
+        return out
+    out = {
+        "accuracy": _safe(tmf.multiclass_accuracy(preds, targets, num_classes=k, average="micro")),
+        "macro_f1": _safe(tmf.multiclass_f1_score(preds, targets, num_classes=k, average="macro")),
+        "micro_f1": _safe(tmf.multiclass_f1_score(preds, targets, num_classes=k, average="micro")),
+    }
+    if label_map.task == "binary":
+        pos = label_map.positive_index
+        truth = (targets == pos).long()
+        out["f1"] = _safe(tmf.binary_f1_score((preds == pos).long(), truth))
+        out["precision"] = _safe(tmf.binary_precision((preds == pos).long(), truth))
+        out["recall"] = _safe(tmf.binary_recall((preds == pos).long(), truth))
+        if with_ranking and 0 < int(truth.sum()) < len(truth):
+            out["auroc"] = _safe(tmf.binary_auroc(probs[:, pos], truth))
+            out["average_precision"] = _safe(tmf.binary_average_precision(probs[:, pos], truth))
+    elif with_ranking:
+        out["auroc"] = _safe(tmf.multiclass_auroc(probs, targets, num_classes=k, average="macro"))
+        out["average_precision"] = _safe(tmf.multiclass_average_precision(probs, targets, num_classes=k))
+    return out
+
+
+def _per_class(targets: torch.Tensor, preds: torch.Tensor, label_map: LabelMap) -> dict[str, dict[str, float]]:
+    k = label_map.num_labels
+    if label_map.task == "multilabel":
+        t = targets.long()
+        p = tmf.multilabel_precision(preds, t, num_labels=k, average="none")
+        r = tmf.multilabel_recall(preds, t, num_labels=k, average="none")
+        f = tmf.multilabel_f1_score(preds, t, num_labels=k, average="none")
+        support = t.sum(dim=0)
+    else:
+        p = tmf.multiclass_precision(preds, targets, num_classes=k, average="none")
+        r = tmf.multiclass_recall(preds, targets, num_classes=k, average="none")
+        f = tmf.multiclass_f1_score(preds, targets, num_classes=k, average="none")
+        support = torch.bincount(targets, minlength=k)
+    return {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                   "support": int(support[i])} for i, name in enumerate(label_map.names)}
+
+
+def compute_metrics(probs: torch.Tensor, targets: torch.Tensor, langs: Sequence[str], label_map: LabelMap,
+                    thresholds: Sequence[float] | None = None, main_metric: str = "macro_f1",
+                    min_language_rows: int = 1) -> dict[str, Any]:
+    """Overall, per-class and per-language metrics of one split, as a JSON-ready dict."""
+    probs = probs.float()
+    preds = predict_labels(probs, label_map, thresholds)
+    overall = _overall(probs, targets, preds, label_map, with_ranking=True)
+    if main_metric not in overall:
+        raise ValueError(f"main metric {main_metric!r} is not defined for task {label_map.task}; "
+                         f"choose one of {sorted(overall)} (config key: module.main_metric)")
+    per_language: dict[str, dict[str, float | None]] = {}
+    lang_list = list(langs)
+    for lang in sorted(set(lang_list)):
+        idx = torch.tensor([i for i, x in enumerate(lang_list) if x == lang])
+        if len(idx) < min_language_rows:
+            continue
+        sub = _overall(probs[idx], targets[idx], preds[idx], label_map, with_ranking=False)
+        per_language[lang] = {"n": len(idx), **sub}
+    return {
+        "n": len(targets),
+        "main_metric": main_metric,
+        "overall": overall,
+        "per_class": _per_class(targets, preds, label_map),
+        "per_language": per_language,
+        "thresholds": list(thresholds) if thresholds is not None else None,
+    }
+
+
+def flatten_metrics(split: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """``{split}/metric``, ``{split}/lang/{lang}/metric``, ``{split}/class/{label}/metric`` scalars."""
+    flat: dict[str, float] = {}
+    for name, value in metrics["overall"].items():
+        if value is not None:
+            flat[f"{split}/{name}"] = float(value)
+    for lang, values in metrics["per_language"].items():
+        for name, value in values.items():
+            if value is not None:
+                flat[f"{split}/lang/{lang}/{name}"] = float(value)
+    for label, values in metrics["per_class"].items():
+        for name, value in values.items():
+            flat[f"{split}/class/{label}/{name}"] = float(value)
+    return flat

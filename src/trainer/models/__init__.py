@@ -1,0 +1,1 @@
+"""Model sources: offline assets shipped inside installed wheels, and converters for them."""

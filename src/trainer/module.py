@@ -1,0 +1,138 @@
+"""The LightningModule: a transformers sequence classifier, its loss, optimiser and validation metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from trainer.data.labels import LabelMap
+from trainer.metrics import compute_metrics
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+
+
+class ClassifierModule(pl.LightningModule):
+    """Fine-tunes ``model`` for ``label_map.task``.
+
+    Args:
+        model: an ``AutoModelForSequenceClassification`` whose config carries the label map.
+        label_map: classes, in output order.
+        languages: language codes in ``lang_idx`` order (per-language validation metrics).
+        optimizer: half-built optimiser (Hydra ``_partial_``), called with parameter groups.
+        scheduler: half-built schedule, called with ``(optimizer, num_warmup_steps=, num_training_steps=)``.
+        warmup_ratio: share of all optimiser steps used for warm-up.
+        weight_decay: applied to all weights except biases and norms.
+        class_weights: cross-entropy weights per class (single-label tasks).
+        label_smoothing: cross-entropy label smoothing.
+        pos_weight: BCE positive weights per label (multi-label).
+        main_metric: validation metric that checkpointing and early stopping watch.
+    """
+
+    def __init__(self, model: PreTrainedModel, label_map: LabelMap, languages: Sequence[str],
+                 optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None,
+                 warmup_ratio: float = 0.1, weight_decay: float = 0.01,
+                 class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0,
+                 pos_weight: Sequence[float] | None = None, main_metric: str = "macro_f1") -> None:
+        super().__init__()
+        self.model = model
+        self.label_map = label_map
+        self.languages = list(languages)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.main_metric = main_metric
+        k = label_map.num_labels
+        for name, values in (("class_weights", class_weights), ("pos_weight", pos_weight)):
+            if values is not None and len(values) != k:
+                raise ValueError(f"module.{name} has {len(values)} values for {k} labels {list(label_map.names)}")
+        if label_map.task == "multilabel":
+            pw = torch.tensor(pos_weight, dtype=torch.float) if pos_weight is not None else None
+            self.loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=pw)
+        else:
+            cw = torch.tensor(class_weights, dtype=torch.float) if class_weights is not None else None
+            self.loss_fn = nn.CrossEntropyLoss(weight=cw, label_smoothing=label_smoothing)
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.val_history: list[dict[str, Any]] = []
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "lang_idx")}
+        return self.model(**inputs).logits
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        return torch.sigmoid(logits) if self.label_map.task == "multilabel" else logits.softmax(dim=-1)
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.label_map.task == "multilabel":
+            return self.loss_fn(logits.float(), labels.float())
+        return self.loss_fn(logits.float(), labels.long())
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(self(batch), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch)
+        self.log("val/loss", self._loss(logits, batch["labels"]), batch_size=len(batch["labels"]), sync_dist=True)
+        self._val_outputs.append((self.probabilities(logits).detach(), batch["labels"].detach(),
+                                  batch["lang_idx"].detach()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_outputs:
+            return
+        probs, labels, langs = (torch.cat(t) for t in zip(*self._val_outputs, strict=True))
+        self._val_outputs.clear()
+        if self.trainer.world_size > 1:
+            # Every rank computes the same metrics from the gathered set, so logging needs no sync.
+            probs, labels, langs = (self.all_gather(t).flatten(0, 1) for t in (probs, labels, langs))
+        metrics = compute_metrics(probs.cpu(), labels.cpu(), [self.languages[i] for i in langs.cpu().tolist()],
+                                  self.label_map, main_metric=self.main_metric)
+        scalars = {f"val/{k}": v for k, v in metrics["overall"].items() if v is not None}
+        for lang, values in metrics["per_language"].items():
+            if values.get(self.main_metric) is not None:
+                scalars[f"val/lang/{lang}/{self.main_metric}"] = values[self.main_metric]
+        main = scalars.pop(f"val/{self.main_metric}")
+        self.log_dict(scalars, prog_bar=False)
+        self.log(f"val/{self.main_metric}", main, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.val_history.append({"epoch": self.current_epoch, "step": self.global_step, **metrics})
+
+    def configure_optimizers(self) -> Any:
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                (no_decay if any(n in name for n in _NO_DECAY) else decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = self.optimizer_factory(groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, num_warmup_steps=int(self.warmup_ratio * total),
+                                           num_training_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+@torch.inference_mode()
+def predict_probabilities(module: ClassifierModule, loader: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Probabilities, labels and language indices for every row of ``loader`` (in order)."""
+    module.eval()
+    probs, labels, langs = [], [], []
+    device = next(module.parameters()).device
+    for batch in loader:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        probs.append(module.probabilities(module(batch)).cpu())
+        labels.append(batch["labels"].cpu())
+        langs.append(batch["lang_idx"].cpu())
+    return torch.cat(probs), torch.cat(labels), torch.cat(langs)
