@@ -62,6 +62,8 @@ class ClassifierModule(pl.LightningModule):
             self.loss_fn = nn.CrossEntropyLoss(weight=cw, label_smoothing=label_smoothing)
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.val_history: list[dict[str, Any]] = []
+        # The last validation epoch's gathered (probs, labels, language names), for figure callbacks.
+        self.last_validation: tuple[torch.Tensor, torch.Tensor, list[str]] | None = None
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "lang_idx")}
@@ -96,8 +98,9 @@ class ClassifierModule(pl.LightningModule):
         if self.trainer.world_size > 1:
             # Every rank computes the same metrics from the gathered set, so logging needs no sync.
             probs, labels, langs = (self.all_gather(t).flatten(0, 1) for t in (probs, labels, langs))
-        metrics = compute_metrics(probs.cpu(), labels.cpu(), [self.languages[i] for i in langs.cpu().tolist()],
-                                  self.label_map, main_metric=self.main_metric)
+        lang_names = [self.languages[i] for i in langs.cpu().tolist()]
+        metrics = compute_metrics(probs.cpu(), labels.cpu(), lang_names, self.label_map, main_metric=self.main_metric)
+        self.last_validation = (probs.cpu(), labels.cpu(), lang_names)
         scalars = {f"val/{k}": v for k, v in metrics["overall"].items() if v is not None}
         for lang, values in metrics["per_language"].items():
             if values.get(self.main_metric) is not None:

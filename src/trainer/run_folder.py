@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from trainer.config import PROJECT_ROOT
+
 _VERSIONED = ("torch", "pytorch-lightning", "transformers", "tokenizers", "datasets", "hydra-core", "mlflow",
               "torchmetrics", "onnxruntime", "seaguard-trainer")
 

@@ -26,7 +26,8 @@ from trainer.instantiate import safe_instantiate
 from trainer.metrics import compute_metrics, tune_thresholds
 from trainer.models.sources import load_classifier, model_spec_from_dict
 from trainer.module import ClassifierModule, predict_probabilities
-from trainer.run_folder import run_info, write_json, write_readme, write_yaml
+from trainer.run_folder import git_state, run_info, write_json, write_readme, write_yaml
+from trainer.tracking import make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,29 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
 
     # Data: every input problem fails here, before a model exists.
     spec = data_spec_from_dict(to_container(cfg.data))
+    model_spec = model_spec_from_dict(to_container(cfg.model))
     data = prepare_data(spec)
     if is_rank_zero:
         print(data.report.format(), flush=True)
 
+    tracker = make_tracker(to_container(cfg.tracking), is_rank_zero)
+    tracker.start(config=to_container(cfg), run_dir=run_dir, resume_ckpt=cfg.ckpt_path, tags={
+        "entry_point": "trainer.train", "model": model_spec.name, "model_source": model_spec.source,
+        "dataset": spec.name, "task": spec.task, "languages": ",".join(data.languages),
+        "git_commit": str(git_state()["commit"]), "git_dirty": str(git_state()["dirty"])})
+    try:
+        result = _fit_and_save(cfg, run_dir, started, spec, model_spec, data, tracker)
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    tracker.finish("FINISHED")
+    return result
+
+
+def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, model_spec: Any, data: Any,
+                  tracker: Any) -> TrainResult | None:
+    tracker.log_data(data)
     # Model, tokenised once per content.
-    model_spec = model_spec_from_dict(to_container(cfg.model))
     cache_dir = Path(cfg.paths.cache_dir)
     loaded = load_classifier(model_spec, data.label_map, cache_dir)
     tokenized = tokenize_cached(data, loaded.tokenizer, model_spec.max_length, cache_dir)
@@ -93,10 +111,10 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
     monitor = f"val/{m.main_metric}"
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                                  save_top_k=1, save_last=cfg.callbacks.save_last, auto_insert_metric_name=False)
-    callbacks: list[pl.Callback] = [checkpoint]
+    callbacks: list[pl.Callback] = [checkpoint, *tracker.callbacks()]
     if cfg.callbacks.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.callbacks.early_stopping_patience))
-    trainer = pl.Trainer(**to_container(cfg.trainer), callbacks=callbacks, logger=False,
+    trainer = pl.Trainer(**to_container(cfg.trainer), callbacks=callbacks, logger=tracker.lightning_logger() or False,
                          default_root_dir=str(run_dir), enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
@@ -143,6 +161,10 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
     }))
     write_readme(run_dir, {"model": model_spec.name, "data": spec.name, "task": spec.task,
                            f"test {m.main_metric}": f"{main_value:.4f}"})
+    tracker.log_final(run_dir=run_dir, metrics=metrics, final={
+        "label_map": data.label_map, "thresholds": thresholds, "model_dir": run_dir / "model", "data": data,
+        "languages": langs, "predictions": {"validation": (val_probs, val_y, val_langs),
+                                            "test": (test_probs, test_y, test_langs)}})
     _print_summary(run_dir, metrics, m.main_metric)
     return TrainResult(run_dir, metrics, tokenized.cache_hit)
 
