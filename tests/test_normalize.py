@@ -1,0 +1,47 @@
+from trainer.data.normalize import NormalizerConfig, normalize_text
+
+CFG = NormalizerConfig()
+
+
+def test_repairs_literal_utf8_escapes_into_emoji() -> None:
+    assert normalize_text(r"lucu bgt \xf0\x9f\x98\x82\xf0\x9f\x98\x82", CFG) == "lucu bgt 😂😂"
+
+
+def test_truncated_escape_is_left_alone() -> None:
+    assert normalize_text(r"broken \xf0\x9f end", CFG) == r"broken \xf0\x9f end"
+
+
+def test_literal_newline_becomes_newline_and_whitespace_collapses() -> None:
+    assert normalize_text(r"line one\nline two   \n\n  three", CFG) == "line one\nline two\nthree"
+
+
+def test_masks_handles_and_urls() -> None:
+    out = normalize_text("@budi_99 lihat https://t.co/AbC123 dan www.example.com/x", CFG)
+    assert out == "@USER lihat HTTPURL dan HTTPURL"
+
+
+def test_collapses_user_runs() -> None:
+    assert normalize_text("USER USER USER USER kamu kenapa", CFG) == "@USER kamu kenapa"
+    assert normalize_text("@a @b @c hello", CFG) == "@USER hello"
+    # A word that merely contains USER is not a placeholder.
+    assert normalize_text("USERNAME is fine", CFG) == "USERNAME is fine"
+
+
+def test_nfc_and_zero_width() -> None:
+    decomposed = "cafe\u0301"
+    assert normalize_text(decomposed + "\u200b!", CFG) == "caf\u00e9!"
+    # A ZWJ inside an emoji sequence is part of the glyph and stays.
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert normalize_text(family, CFG) == family
+
+
+def test_everything_can_be_switched_off() -> None:
+    off = NormalizerConfig(repair_escapes=False, mask_urls=False, mask_users=False, collapse_user_runs=False,
+                           unicode_nfc=False, strip_zero_width=False, normalize_whitespace=False)
+    text = r"@x  https://a.b USER USER \n"
+    assert normalize_text(text, off) == text
+
+
+def test_thai_and_burmese_text_survives() -> None:
+    for text in ("สวัสดีครับ วันนี้อากาศดี", "မင်္ဂလာပါ နေကောင်းလား", "مرحبا بكم"):
+        assert normalize_text(text, CFG) == text

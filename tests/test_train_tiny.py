@@ -1,0 +1,92 @@
+"""Tiny end-to-end training runs on the bundled demo data, one per task type."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trainer.config import compose
+from trainer.train import run_train
+
+from .conftest import require_demo_data, tiny_overrides
+
+pytestmark = pytest.mark.integration
+
+RUN_FILES = {
+    "README.md", "config.yaml", "labels.json", "thresholds.json", "metrics.json", "data_report.json",
+    "data_digest.json", "run_info.json", "model/config.json", "model/model.safetensors", "model/tokenizer.json",
+    "model/tokenizer_config.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+}
+
+
+def _files(run_dir: Path) -> set[str]:
+    return {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(("data", "labels", "main"), [
+    ("demo", ["incitement", "not_extremist", "propaganda", "recruitment"], "macro_f1"),
+    ("demo_binary", ["extremist", "not_extremist"], "f1"),
+    ("demo_multilabel", ["incitement", "propaganda", "recruitment"], "macro_f1"),
+])
+def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], main: str) -> None:
+    require_demo_data()
+    cfg = compose("train", tiny_overrides(tmp_path, f"data={data}", f"module.main_metric={main}"))
+    result = run_train(cfg, tmp_path / "run")
+    assert result is not None
+    run = result.run_dir
+    assert _files(run) == RUN_FILES
+
+    label_map = json.loads((run / "labels.json").read_text())
+    assert label_map["names"] == labels
+    model_cfg = json.loads((run / "model/config.json").read_text())
+    assert list(model_cfg["id2label"].values()) == labels  # labels survive into the transformers folder
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert metrics[split]["main_metric"] == main
+        assert set(metrics[split]["per_language"]) == {"ar", "en", "id", "ms", "my", "th", "tl"}
+        assert set(metrics[split]["per_class"]) == set(labels)
+    thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
+    assert (thresholds is None) == (data == "demo")
+    if data == "demo_multilabel":
+        assert len(thresholds) == 3
+
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["name"] == data and saved["model"]["name"] == "tiny"
+    report = json.loads((run / "data_report.json").read_text())
+    assert sum(report["rows"].values()) > 300
+    info = json.loads((run / "run_info.json").read_text())
+    assert info["git"]["commit"] is None or len(info["git"]["commit"]) == 40
+    assert info["versions"]["torch"] and info["tokenisation_cache"]["hit"] is False
+
+
+def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Path, monkeypatch) -> None:
+    require_demo_data()
+    import trainer.data.tokenized as tokenized
+
+    calls: list[int] = []
+    original = tokenized._tokenize_fresh
+    monkeypatch.setattr(tokenized, "_tokenize_fresh", lambda *a, **k: calls.append(1) or original(*a, **k))
+
+    first = run_train(compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=1")), tmp_path / "a")
+    assert first is not None and not first.cache_hit and calls == [1]
+    second = run_train(compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=1")), tmp_path / "b")
+    assert second is not None and second.cache_hit and calls == [1]  # tokenizer not called again
+
+    # A changed max length is a different cache entry.
+    third = run_train(compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=1", "model.max_length=32")),
+                      tmp_path / "c")
+    assert third is not None and not third.cache_hit and calls == [1, 1]
+
+    # Resume from the first run's last checkpoint to 2 epochs: training continues at epoch 1.
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    resumed = run_train(compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=2", f"ckpt_path={ckpt}")),
+                        tmp_path / "d")
+    assert resumed is not None
+    epochs = [h["epoch"] for h in resumed.metrics["val_history"]]
+    assert epochs == [1]
+    info = json.loads((tmp_path / "d" / "run_info.json").read_text())
+    assert info["epochs_run"] == 2
