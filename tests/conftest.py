@@ -43,7 +43,7 @@ def csv_writer(tmp_path: Path) -> Callable[..., Path]:
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """Hydra overrides for a seconds-long run of the tiny model on the bundled demo data."""
     return ["experiment=demo_tiny", "tracking=none", f"paths.cache_dir={tmp_path / 'cache'}",
-            "trainer.enable_progress_bar=false", "trainer.max_epochs=2", *extra]
+            "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "+data.max_samples.train=160", *extra]
 
 
 @pytest.fixture(scope="session")

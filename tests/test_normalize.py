@@ -45,3 +45,18 @@ def test_everything_can_be_switched_off() -> None:
 def test_thai_and_burmese_text_survives() -> None:
     for text in ("สวัสดีครับ วันนี้อากาศดี", "မင်္ဂလာပါ နေကောင်းလား", "مرحبا بكم"):
         assert normalize_text(text, CFG) == text
+
+
+def test_character_cut_off_at_the_end_is_dropped() -> None:
+    # Truncated tweets end mid-emoji, sometimes mid-escape; what decodes stays.
+    assert normalize_text(r"lucu \xf0\x9f\x98\x82\xf0\x9f\x98", CFG) == "lucu 😂"
+    assert normalize_text(r"lucu \xf0\x9f\x98\x82\xf0\x9f\x98\x8", CFG) == "lucu 😂"
+    assert normalize_text(r"cut \xf0\x9f" + "\\", CFG) == "cut"
+    # Not at the end, or not UTF-8: not ours to guess.
+    assert normalize_text(r"bad \xff\xfe", CFG) == r"bad \xff\xfe"
+    assert normalize_text("a path\\", CFG) == "a path\\"
+
+
+def test_repairs_json_utf16_escapes_with_surrogate_pairs() -> None:
+    assert normalize_text(r"so funny \ud83d\ude02 and more\u2026", CFG) == "so funny 😂 and more…"
+    assert normalize_text(r"cut \ud83d", CFG) == "cut"

@@ -42,7 +42,9 @@ class ClassifierModule(pl.LightningModule):
                  class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0,
                  pos_weight: Sequence[float] | None = None, main_metric: str = "macro_f1") -> None:
         super().__init__()
-        self.model = model
+        # from_pretrained returns the model in eval mode and Lightning >= 2.2 keeps each module's mode,
+        # so without this dropout would never be active during training.
+        self.model = model.train()
         self.label_map = label_map
         self.languages = list(languages)
         self.optimizer_factory = optimizer

@@ -163,8 +163,8 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
                            f"test {m.main_metric}": f"{main_value:.4f}"})
     tracker.log_final(run_dir=run_dir, metrics=metrics, final={
         "label_map": data.label_map, "thresholds": thresholds, "model_dir": run_dir / "model", "data": data,
-        "languages": langs, "predictions": {"validation": (val_probs, val_y, val_langs),
-                                            "test": (test_probs, test_y, test_langs)}})
+        "languages": langs, "max_length": model_spec.max_length,
+        "predictions": {"validation": (val_probs, val_y, val_langs), "test": (test_probs, test_y, test_langs)}})
     _print_summary(run_dir, metrics, m.main_metric)
     return TrainResult(run_dir, metrics, tokenized.cache_hit)
 

@@ -1,22 +1,28 @@
 """Social-media text normaliser, configured per dataset.
 
 Tweets exported through spreadsheets arrive damaged in recurring ways: UTF-8 bytes written out as
-literal ``\\xf0\\x9f\\x98\\x82`` text, newlines as a literal backslash-n, runs of ``USER USER USER``
-where mentions were anonymised. The normaliser repairs those and masks handles and links so a model
+literal ``\\xf0\\x9f\\x98\\x82`` text (UTF-16 as JSON's ``\\ud83d\\ude02``), characters cut in half
+where a tweet was truncated, newlines as a literal backslash-n, runs of ``USER USER USER`` where
+mentions were anonymised. The normaliser repairs those and masks handles and links so a model
 cannot memorise them. ``NORMALIZER_VERSION`` is part of the tokenisation cache key: bump it whenever
 the output of :func:`normalize_text` changes for any input.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
 
-NORMALIZER_VERSION = "1"
+NORMALIZER_VERSION = "2"
 
 # Runs of literal "\xNN" escapes: decoded together because one emoji is four bytes.
 _ESCAPED_BYTES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
+# A text cut off mid-character ends in an incomplete escape run, often with a partial "\x8" or "\".
+_TRUNCATED_TAIL = re.compile(r"((?:\\x[0-9a-fA-F]{2})+)(\\(?:x[0-9a-fA-F]?)?)?$")
+# Runs of JSON-style "\u2026" escapes: decoded together because emoji are surrogate pairs.
+_ESCAPED_UTF16 = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
 _LITERAL_NEWLINE = re.compile(r"\\[nr]")
 _LITERAL_TAB = re.compile(r"\\t")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -56,6 +62,32 @@ def _decode_escaped_bytes(match: re.Match[str]) -> str:
         return match.group(0)
 
 
+def _repair_truncated_tail(text: str) -> str:
+    """Drop a character cut off at the very end of ``text`` (tweets truncated mid-emoji).
+
+    Only the end of the text is touched, and only when the complete bytes before the cut are valid
+    UTF-8: what cannot be finished is dropped, what can be decoded is kept.
+    """
+    match = _TRUNCATED_TAIL.search(text)
+    if match is None:
+        return text
+    raw = bytes(int(h, 16) for h in re.findall(r"\\x([0-9a-fA-F]{2})", match.group(1)))
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoded = decoder.decode(raw)  # not final: an incomplete last character stays buffered
+    except UnicodeDecodeError:
+        return text
+    if match.group(2) is None and not decoder.getstate()[0]:
+        return text  # nothing is cut off; the main pass decodes the run
+    return text[: match.start()] + decoded
+
+
+def _decode_escaped_utf16(match: re.Match[str]) -> str:
+    units = re.findall(r"\\u([0-9a-fA-F]{4})", match.group(0))
+    # A lone surrogate is half a character and cannot be written out: it is dropped.
+    return b"".join(int(u, 16).to_bytes(2, "little") for u in units).decode("utf-16-le", errors="ignore")
+
+
 def _collapse_user_runs(text: str, word: str, replacement: str) -> str:
     run = re.compile(rf"(?:(?<=\s)|^)(?:@?{re.escape(word)}[:,]?\s+)*@?{re.escape(word)}(?=\W|$)")
     return run.sub(replacement, text)
@@ -64,7 +96,9 @@ def _collapse_user_runs(text: str, word: str, replacement: str) -> str:
 def normalize_text(text: str, cfg: NormalizerConfig) -> str:
     """Return ``text`` repaired and masked according to ``cfg`` (pure, deterministic)."""
     if cfg.repair_escapes:
+        text = _repair_truncated_tail(text)
         text = _ESCAPED_BYTES.sub(_decode_escaped_bytes, text)
+        text = _ESCAPED_UTF16.sub(_decode_escaped_utf16, text)
         text = _LITERAL_NEWLINE.sub("\n", text)
         text = _LITERAL_TAB.sub(" ", text)
     if cfg.unicode_nfc:

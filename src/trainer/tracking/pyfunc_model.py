@@ -6,6 +6,8 @@ object. The ``trainer`` package travels with the model (``code_paths``), so load
 and prediction goes through the same normaliser (:func:`normalize_text`) and the same decision rule
 (:func:`predict_labels`) as training and evaluation.
 
+Input: a list of strings, or a DataFrame with a ``text`` column (or a single column). The logged
+signature declares one unnamed string column, which MLflow accepts in both forms.
 Output columns: ``label`` (the class; for multi-label tasks the positive labels joined by ``|``, empty
 when none) and ``score_<label>`` per class (softmax or sigmoid probability).
 """
@@ -123,7 +125,10 @@ class TextClassifierPyfunc(mlflow.pyfunc.PythonModel):
         a = context.artifacts
         self.classifier = TextClassifier.from_files(a[MODEL_DIR], a[LABELS], a[THRESHOLDS], a[INFERENCE])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    # A DataFrame hint: MLflow enforces the logged signature and hands over a DataFrame (a list of
+    # strings arrives as its single column). A list[str] hint would replace that signature with one
+    # derived from the hint, whose output is "Any".
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return self.classifier.predict(texts_from_input(model_input))
 
 

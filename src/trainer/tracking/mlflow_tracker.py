@@ -1,0 +1,341 @@
+"""MLflow tracking of one training run (``tracking=mlflow``); the only module that opens a run.
+
+One run per training job, created by rank 0 before ``trainer.fit`` spawns any DDP worker, so workers
+(which get :class:`~trainer.tracking.NullTracker`) never create runs. Its id is exported in
+:data:`RUN_ID_ENV` and saved in every Lightning checkpoint; ``ckpt_path=...`` continues that run.
+
+What a run holds (README "Tracking"): the resolved config as params and as ``config.yaml``; tags for
+git, entry point, model, data, host and versions; each split as a dataset input; train loss/lr per
+step, every validation metric per epoch, test metrics at the end (names: :mod:`trainer.metrics`);
+system metrics; figures per validation epoch and for test; the run folder's JSON files; the best
+model as a pyfunc, optionally registered with an alias.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import torch
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from trainer.figures import (
+    confusion_matrix_figure,
+    language_bar_figure,
+    precision_recall_figure,
+    reliability_figure,
+)
+from trainer.metrics import compute_metrics, flatten_metrics, predict_labels
+from trainer.run_folder import versions, write_json, write_yaml
+from trainer.tracking.lightning_hooks import MlflowMetricsLogger, MlflowRunCallback, run_id_in_checkpoint
+from trainer.tracking.model_logging import log_pyfunc_model
+from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from trainer.data.labels import LabelMap
+    from trainer.data.prepare import PreparedData
+
+log = logging.getLogger(__name__)
+
+# The current run's id, for any process this one starts (DDP workers, subprocess tools).
+RUN_ID_ENV = "SEAGUARD_MLFLOW_RUN_ID"
+# Set by the multirun sweep callback: jobs become child runs of this run.
+PARENT_RUN_ENV = "SEAGUARD_MLFLOW_PARENT_RUN_ID"
+_RESERVED_ALIASES = ("latest",)
+
+
+class TrackingError(RuntimeError):
+    """Tracking cannot start; the message names the ``tracking.*`` key to change."""
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    """``configs/tracking/mlflow.yaml``; every field is a ``tracking.<field>`` key."""
+
+    uri: str
+    experiment_name: str
+    backend: str = "mlflow"
+    # null: beside the database for a local sqlite store (``<db dir>/artifacts``), the server's
+    # choice for a tracking server (proxied uploads with ``--serve-artifacts``).
+    artifact_location: str | None = None
+    run_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    register_model: str | None = None
+    alias: str | None = "candidate"
+    log_system_metrics: bool = True
+    system_metrics_interval_s: float = 10.0
+    log_model: bool = True
+    figures_every_n_epochs: int = 1
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MlflowSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join('tracking.' + k for k in unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        for key in ("uri", "experiment_name"):
+            if not values.get(key):
+                raise ValueError(f"tracking.{key} is required for tracking.backend=mlflow")
+        settings = cls(**{**values, "tags": {str(k): str(v) for k, v in (values.get("tags") or {}).items()}})
+        if settings.figures_every_n_epochs < 0:
+            raise ValueError(f"tracking.figures_every_n_epochs must be >= 0 (0 = only test figures), "
+                             f"got {settings.figures_every_n_epochs}")
+        if settings.system_metrics_interval_s <= 0:
+            raise ValueError(f"tracking.system_metrics_interval_s must be > 0, got {settings.system_metrics_interval_s}")
+        alias = settings.alias
+        if alias is not None and (alias in _RESERVED_ALIASES or (alias[:1] in "vV" and alias[1:].isdigit())):
+            raise ValueError(f"tracking.alias={alias!r} is reserved by MLflow (latest, v<number>); choose another")
+        return settings
+
+
+def local_artifact_location(uri: str) -> str | None:
+    """``<db dir>/artifacts`` as a file URI for a ``sqlite:///`` store; None for anything else."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+    return None
+
+
+class MlflowTracker:
+    """Implements :class:`trainer.tracking.Tracker` on MLflow (rank 0 only)."""
+
+    def __init__(self, settings: MlflowSettings) -> None:
+        self.settings = settings
+        self.client: MlflowClient | None = None
+        self.run_id: str | None = None
+        self.resumed = False
+        self._callback: MlflowRunCallback | None = None
+        self._monitor: Any = None
+        self._run_dir: Path | None = None
+
+    # -- start -----------------------------------------------------------------------------------
+    def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path,
+              resume_ckpt: str | None) -> None:
+        s = self.settings
+        _check_reachable(s.uri)
+        if s.uri.startswith("sqlite:///"):
+            Path(s.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(s.uri)
+        self.client = client = MlflowClient(s.uri)
+        self._run_dir = run_dir
+        previous = run_id_in_checkpoint(resume_ckpt) if resume_ckpt else None
+        if previous is not None and self._can_continue(previous, resume_ckpt):
+            run = mlflow.start_run(run_id=previous, log_system_metrics=False)
+            self.resumed = True
+        else:
+            active = mlflow.active_run()
+            parent = os.environ.get(PARENT_RUN_ENV) if active is None else None
+            run = mlflow.start_run(experiment_id=self._experiment_id(), run_name=s.run_name or run_dir.name,
+                                   nested=active is not None, parent_run_id=parent, log_system_metrics=False)
+        self.run_id = run.info.run_id
+        os.environ[RUN_ID_ENV] = self.run_id
+        log.info("MLflow run %s in %s (%s)", self.run_id, s.uri, "continued" if self.resumed else "new")
+
+        all_tags = {**tags, "host": socket.gethostname(), "run_dir": str(run_dir),
+                    **{f"version.{k}": str(v) for k, v in versions().items()}, **s.tags}
+        if tags.get("git_commit") not in (None, "None"):
+            all_tags["mlflow.source.git.commit"] = tags["git_commit"]  # shown by the UI next to the run
+        if resume_ckpt:
+            all_tags["resumed_from_checkpoint"] = str(resume_ckpt)
+        self._log_params(config)
+        client.log_batch(self.run_id, tags=[RunTag(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE))
+                                            for k, v in all_tags.items()])
+        with tempfile.TemporaryDirectory() as tmp:
+            # Logged now so a failed run has it too; log_final replaces it with the run folder's copy.
+            write_yaml(Path(tmp) / "config.yaml", config)
+            client.log_artifact(self.run_id, str(Path(tmp) / "config.yaml"))
+        if s.log_system_metrics:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=s.system_metrics_interval_s,
+                                                 resume_logging=self.resumed, tracking_uri=s.uri)
+            self._monitor.start()
+
+    def _can_continue(self, run_id: str, ckpt: str | None) -> bool:
+        assert self.client is not None
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            log.warning("checkpoint %s names MLflow run %s, which %s does not hold: starting a new run",
+                        ckpt, run_id, self.settings.uri)
+            return False
+        if run.info.lifecycle_stage == "deleted":
+            log.warning("MLflow run %s from checkpoint %s was deleted: starting a new run", run_id, ckpt)
+            return False
+        return True
+
+    def _experiment_id(self) -> str:
+        assert self.client is not None
+        name = self.settings.experiment_name
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            location = self.settings.artifact_location or local_artifact_location(self.settings.uri)
+            if location and "://" not in location:
+                location = Path(location).resolve().as_uri()
+            try:
+                return self.client.create_experiment(name, artifact_location=location)
+            except MlflowException:  # created meanwhile by a parallel job
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment.lifecycle_stage == "deleted":
+            raise TrackingError(f"tracking.experiment_name={name!r} is a deleted experiment in {self.settings.uri}: "
+                                f"restore it (mlflow experiments restore) or choose another name")
+        return experiment.experiment_id
+
+    def _log_params(self, config: dict[str, Any]) -> None:
+        assert self.client is not None and self.run_id is not None
+        params = config_params(config)
+        if self.resumed:
+            # Params are immutable in MLflow: a resumed run keeps the first values, and values that
+            # changed (ckpt_path, max_epochs, ...) are recorded as ``resume.<key>`` tags.
+            existing = self.client.get_run(self.run_id).data.params
+            changed = {k: v for k, v in params.items() if k in existing and existing[k] != v}
+            params = {k: v for k, v in params.items() if k not in existing}
+            self.client.log_batch(self.run_id, tags=[RunTag(mlflow_key(f"resume.{k}"), fit_value(v, MAX_TAG_VALUE))
+                                                     for k, v in changed.items()])
+        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
+
+    # -- data and training -------------------------------------------------------------------------
+    def log_data(self, data: PreparedData) -> None:
+        """Each split as a dataset input (name, digest, source, schema, rows) + the data artifacts."""
+        import pandas as pd
+
+        assert self.client is not None and self.run_id is not None
+        spec = data.spec
+        for split, rows in data.splits.items():
+            key = split if split in spec.files else ("all" if "all" in spec.files else "train")
+            frame = pd.DataFrame({
+                "id": [e.id for e in rows], "text": [e.text for e in rows], "lang": [e.lang for e in rows],
+                "label": ["|".join(e.raw_label) if isinstance(e.raw_label, tuple) else str(e.raw_label)
+                          for e in rows]})
+            with warnings.catch_warnings():
+                # MLflow registers its local-file source for two URI schemes and warns that a path
+                # matches both; they are the same class, so the warning says nothing.
+                warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+                dataset = mlflow.data.from_pandas(frame, source=str(spec.resolve_path(key).resolve()),
+                                                  targets="label", name=f"{spec.name}/{split}",
+                                                  digest=data.split_digest(split)[:32])
+            input_tags = {"rows": str(len(rows)), "split_sha256": data.split_digest(split)}
+            if key in data.file_digests:
+                input_tags["file_sha256"] = data.file_digests[key]
+            mlflow.log_input(dataset, context=split, tags=input_tags)
+        with tempfile.TemporaryDirectory() as tmp:
+            data.report.save(Path(tmp) / "data_report.json")
+            data.label_map.save(Path(tmp) / "labels.json")
+            write_json(Path(tmp) / "data_digest.json", {
+                "digest": data.digest, "files": data.file_digests,
+                "splits": {s: data.split_digest(s) for s in data.splits}})
+            self.client.log_artifacts(self.run_id, tmp)
+        self.client.set_tag(self.run_id, "data_digest", data.digest)
+
+    def lightning_logger(self) -> MlflowMetricsLogger:
+        assert self.client is not None and self.run_id is not None
+        return MlflowMetricsLogger(self.client, self.run_id, self.settings.experiment_name)
+
+    def callbacks(self) -> list[pl.Callback]:
+        assert self.run_id is not None
+        self._callback = MlflowRunCallback(self, self.run_id, self.settings.figures_every_n_epochs)
+        return [self._callback]
+
+    def log_evaluation(self, split: str, probs: torch.Tensor, targets: torch.Tensor, langs: list[str],
+                       label_map: LabelMap, main_metric: str, step: int, thresholds: list[float] | None = None,
+                       skip: set[str] | frozenset[str] = frozenset(), figure_dir: str | None = None) -> None:
+        """All metrics of one split at ``step`` (except names in ``skip``), and figures if ``figure_dir``."""
+        assert self.client is not None and self.run_id is not None
+        metrics = compute_metrics(probs, targets, langs, label_map, thresholds, main_metric)
+        self.log_metrics({k: v for k, v in flatten_metrics(split, metrics).items() if k not in skip}, step)
+        if figure_dir is None:
+            return
+        multilabel = label_map.task == "multilabel"
+        preds = predict_labels(probs, label_map, thresholds)
+        names = list(label_map.names)
+        per_lang = {lang: v.get(main_metric) for lang, v in metrics["per_language"].items()}
+        figures = {
+            "confusion_matrix.png": confusion_matrix_figure(preds, targets, names, multilabel,
+                                                            title=f"{split}: confusion matrix"),
+            "precision_recall.png": precision_recall_figure(probs, targets, names, multilabel,
+                                                            title=f"{split}: precision-recall"),
+            "reliability.png": reliability_figure(probs, targets, multilabel, title=f"{split}: reliability"),
+            "per_language.png": language_bar_figure(
+                per_lang, main_metric, {lang: v["n"] for lang, v in metrics["per_language"].items()},
+                baseline=metrics["overall"].get(main_metric), title=f"{split}: {main_metric} per language"),
+        }
+        for name, figure in figures.items():
+            self.client.log_figure(self.run_id, figure, f"{figure_dir}/{name}")
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        assert self.client is not None and self.run_id is not None
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(mlflow_key(k), float(v), now, step)
+                                                    for k, v in values.items()])
+
+    # -- end ----------------------------------------------------------------------------------------
+    def log_final(self, *, run_dir: Path, metrics: dict[str, Any], final: dict[str, Any]) -> None:
+        """Test metrics and figures, the run folder's files, and the best model."""
+        assert self.client is not None and self.run_id is not None
+        label_map, main = final["label_map"], metrics["main_metric"]
+        step = self._callback.last_step if self._callback is not None else 0
+        val_probs, val_y, val_langs = final["predictions"]["validation"]
+        test_probs, test_y, test_langs = final["predictions"]["test"]
+        # The best checkpoint with thresholds tuned on validation: "best_val/..." beside the per-epoch "val/...".
+        self.log_evaluation("best_val", val_probs, val_y, val_langs, label_map, main, step, final["thresholds"])
+        self.log_evaluation("test", test_probs, test_y, test_langs, label_map, main, step, final["thresholds"],
+                            figure_dir="figures/test")
+        baseline = metrics["baseline_test"]
+        summary = {f"baseline_test/{k}": v for k, v in baseline["overall"].items() if v is not None}
+        summary.update({f"baseline_test/lang/{lang}/{main}": v for lang, v in baseline["per_language"].items()
+                        if v is not None})
+        if metrics.get("best_epoch_score") is not None:
+            summary["best_epoch_score"] = metrics["best_epoch_score"]
+        self.log_metrics(summary, step)
+        for path in sorted(run_dir.iterdir()):
+            if path.is_file():
+                self.client.log_artifact(self.run_id, str(path))
+        if (run_dir / ".hydra").is_dir():
+            self.client.log_artifacts(self.run_id, str(run_dir / ".hydra"), "hydra")
+        self.client.set_tag(self.run_id, "best_checkpoint", str(metrics.get("best_checkpoint")))
+        if self.settings.log_model:
+            log_pyfunc_model(self.client, self.run_id, self.settings.register_model, self.settings.alias,
+                             run_dir, final, metrics, step)
+
+    def finish(self, status: str) -> None:
+        if self._monitor is not None:
+            self._monitor.finish()
+            self._monitor = None
+        if self.run_id is not None and mlflow.active_run() is not None \
+                and mlflow.active_run().info.run_id == self.run_id:  # type: ignore[union-attr]
+            mlflow.end_run(status)
+        elif self.client is not None and self.run_id is not None:
+            self.client.set_terminated(self.run_id, status)
+        if os.environ.get(RUN_ID_ENV) == self.run_id:
+            os.environ.pop(RUN_ID_ENV)
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail in seconds, naming the key, instead of after MLflow's minutes of retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: a proxy or auth layer may guard /health, the real calls will tell
+    except (urllib.error.URLError, OSError) as err:
+        raise TrackingError(f"tracking.uri={uri} is not reachable ({err}); start the server, point "
+                            f"tracking.uri elsewhere, or run with tracking=none") from None
