@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 RUN_FILES = {
     "README.md", "config.yaml", "labels.json", "thresholds.json", "metrics.json", "data_report.json",
     "data_digest.json", "run_info.json", "model/config.json", "model/model.safetensors", "model/tokenizer.json",
-    "model/tokenizer_config.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+    "model/tokenizer_config.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "calibration.json",
+    "predictions/validation.csv", "predictions/test.csv",
 }
 
 
@@ -53,6 +54,21 @@ def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], ma
     assert (thresholds is None) == (data == "demo")
     if data == "demo_multilabel":
         assert len(thresholds) == 3
+
+    calibration = json.loads((run / "calibration.json").read_text())
+    assert calibration["method"] == ("temperature_scaling" if data == "demo" else "none")
+    assert calibration["ece_after/validation"] <= calibration["ece_before/validation"] + 1e-9
+
+    # Saved predictions reproduce the reported test metrics through the same metric code.
+    from trainer.data.labels import LabelMap
+    from trainer.metrics import compute_metrics
+    from trainer.predictions import read_predictions
+
+    lm = LabelMap.load(run / "labels.json")
+    preds = read_predictions(run / "predictions/test.csv", lm)
+    assert len(preds.ids) == metrics["test"]["n"] and len(set(preds.ids)) == len(preds.ids)
+    again = compute_metrics(preds.probs, preds.targets, preds.langs, lm, thresholds, main)
+    assert again["overall"][main] == pytest.approx(metrics["test"]["overall"][main], abs=1e-4)
 
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["data"]["name"] == data and saved["model"]["name"] == "tiny"

@@ -16,6 +16,8 @@ import torchmetrics.functional.classification as tmf
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from trainer.calibration import expected_calibration_error, reliability_bins
+
 
 def _size(n_labels: int) -> tuple[float, float]:
     side = min(4.0 + 0.5 * n_labels, 12.0)
@@ -108,55 +110,27 @@ def precision_recall_figure(probs: torch.Tensor, targets: torch.Tensor, label_na
     return fig
 
 
-def calibration_bins(probs: torch.Tensor, targets: torch.Tensor, multilabel: bool = False,
-                     n_bins: int = 10) -> tuple[list[float], list[float], list[int], float]:
-    """Mean confidence, accuracy and count per equal-width confidence bin, and the ECE.
-
-    Single-label: the confidence of the predicted (argmax) class against whether it is right.
-    Multi-label: every (row, label) decision at 0.5, with confidence ``max(p, 1 - p)``.
-    """
-    if multilabel:
-        p = probs.float().flatten()
-        confidence = torch.maximum(p, 1 - p)
-        correct = ((p >= 0.5).long() == targets.long().flatten()).float()
-    else:
-        confidence, predicted = probs.float().max(dim=1)
-        correct = (predicted == targets.long()).float()
-    bins = torch.clamp((confidence * n_bins).long(), max=n_bins - 1)
-    conf_means, accs, counts = [], [], []
-    ece = 0.0
-    for b in range(n_bins):
-        mask = bins == b
-        n = int(mask.sum())
-        counts.append(n)
-        if n == 0:
-            conf_means.append(float("nan"))
-            accs.append(float("nan"))
-            continue
-        c, a = float(confidence[mask].mean()), float(correct[mask].mean())
-        conf_means.append(c)
-        accs.append(a)
-        ece += n / max(len(confidence), 1) * abs(a - c)
-    return conf_means, accs, counts, ece
-
-
 def reliability_figure(probs: torch.Tensor, targets: torch.Tensor, multilabel: bool = False,
-                       n_bins: int = 10, title: str = "Reliability") -> Figure:
-    """Accuracy against confidence per bin, with the expected calibration error in the title."""
-    conf, acc, counts, ece = calibration_bins(probs, targets, multilabel, n_bins)
+                       n_bins: int = 15, title: str = "Reliability") -> Figure:
+    """Accuracy against confidence per equal-width bin, with the expected calibration error in the title.
+
+    Bins and ECE come from :mod:`trainer.calibration`, so the figure and ``calibration.json`` agree.
+    """
+    conf, acc, count = reliability_bins(probs.float(), targets, multilabel, n_bins)
+    ece = expected_calibration_error(probs.float(), targets, multilabel, n_bins)
     width = 1.0 / n_bins
     centers = [(b + 0.5) * width for b in range(n_bins)]
+    filled = [b for b in range(n_bins) if count[b] > 0]
     fig = Figure(figsize=(5.5, 5.0), layout="constrained")
     ax = fig.subplots()
-    ax.bar(centers, [0.0 if a != a else a for a in acc], width=width * 0.95, edgecolor="black",
-           alpha=0.7, label="accuracy")
+    ax.bar([centers[b] for b in filled], [float(acc[b]) for b in filled], width=width * 0.95,
+           edgecolor="black", alpha=0.7, label="accuracy")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-    shown = [(c, a) for c, a in zip(conf, acc, strict=True) if c == c]
-    if shown:
-        ax.plot([c for c, _ in shown], [a for _, a in shown], marker="o", color="tab:red", label="mean confidence")
-    for x, n in zip(centers, counts, strict=True):
-        if n:
-            ax.text(x, 0.02, str(n), ha="center", fontsize="x-small")
+    if filled:
+        ax.plot([float(conf[b]) for b in filled], [float(acc[b]) for b in filled], marker="o",
+                color="tab:red", label="mean confidence")
+    for b in filled:
+        ax.text(centers[b], 0.02, str(int(count[b])), ha="center", fontsize="x-small")
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel("confidence")

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from trainer.calibration import probabilities
 from trainer.data.labels import LabelMap
 from trainer.metrics import compute_metrics
 
@@ -72,8 +73,7 @@ class ClassifierModule(pl.LightningModule):
         return self.model(**inputs).logits
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
-        return torch.sigmoid(logits) if self.label_map.task == "multilabel" else logits.softmax(dim=-1)
+        return probabilities(logits, self.label_map.task == "multilabel")
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.label_map.task == "multilabel":
@@ -130,14 +130,14 @@ class ClassifierModule(pl.LightningModule):
 
 
 @torch.inference_mode()
-def predict_probabilities(module: ClassifierModule, loader: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Probabilities, labels and language indices for every row of ``loader`` (in order)."""
+def predict_logits(module: ClassifierModule, loader: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits (fp32), labels and language indices for every row of ``loader`` (in order)."""
     module.eval()
-    probs, labels, langs = [], [], []
+    logits, labels, langs = [], [], []
     device = next(module.parameters()).device
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
-        probs.append(module.probabilities(module(batch)).cpu())
+        logits.append(module(batch).float().cpu())
         labels.append(batch["labels"].cpu())
         langs.append(batch["lang_idx"].cpu())
-    return torch.cat(probs), torch.cat(labels), torch.cat(langs)
+    return torch.cat(logits), torch.cat(labels), torch.cat(langs)

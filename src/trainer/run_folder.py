@@ -72,6 +72,8 @@ RUN_FOLDER_FILES = {
     "labels.json": "label map (task, names in output order, positive label)",
     "thresholds.json": "decision thresholds tuned on validation (binary/multi-label; null for multiclass)",
     "metrics.json": "validation and test metrics (overall, per class, per language) + majority baseline",
+    "calibration.json": "temperature (fitted on validation) and expected calibration error before/after",
+    "predictions/": "validation.csv and test.csv: id, lang, gold, pred, one score column per label",
     "data_report.json": "rows, labels and languages per split, dropped rows by reason",
     "data_digest.json": "hash of the raw files + data config, and of each processed split",
     "run_info.json": "git commit/dirty, host, versions, timings, model source, tokenisation cache",

@@ -19,13 +19,15 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
+from trainer.calibration import calibrate, probabilities
 from trainer.config import to_container
 from trainer.data import data_spec_from_dict, prepare_data
 from trainer.data.tokenized import make_collator, make_loader, tokenize_cached
 from trainer.instantiate import safe_instantiate
 from trainer.metrics import compute_metrics, tune_thresholds
 from trainer.models.sources import load_classifier, model_spec_from_dict
-from trainer.module import ClassifierModule, predict_probabilities
+from trainer.module import ClassifierModule, predict_logits
+from trainer.predictions import write_predictions
 from trainer.run_folder import git_state, run_info, write_json, write_readme, write_yaml
 from trainer.tracking import make_tracker
 
@@ -125,9 +127,15 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
     module.load_state_dict(state)
     module.to("cpu" if trainer.strategy.root_device.type == "cpu" else trainer.strategy.root_device)
     langs = tokenized.languages
-    val_probs, val_y, val_l = predict_probabilities(module, val_loader)
+    val_logits, val_y, val_l = predict_logits(module, val_loader)
+    test_logits, test_y, test_l = predict_logits(module, test_loader)
+    task = data.label_map.task
+    calibration = calibrate(val_logits, val_y, {"validation": (val_logits, val_y), "test": (test_logits, test_y)},
+                            task, cfg.calibration.temperature_scaling, cfg.calibration.n_bins)
+    temperature = float(calibration["temperature"])
+    val_probs = probabilities(val_logits, task == "multilabel", temperature)
+    test_probs = probabilities(test_logits, task == "multilabel", temperature)
     thresholds = tune_thresholds(val_probs, val_y, data.label_map)
-    test_probs, test_y, test_l = predict_probabilities(module, test_loader)
     val_langs = [langs[i] for i in val_l.tolist()]
     test_langs = [langs[i] for i in test_l.tolist()]
     metrics = {
@@ -138,6 +146,7 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
         "test": compute_metrics(test_probs, test_y, test_langs, data.label_map, thresholds, m.main_metric),
         "baseline_test": _majority_baseline([e.label for e in data.splits["train"]], tuple(test_probs.shape),
                                             test_y, test_langs, data.label_map, m.main_metric),
+        "calibration": calibration,
         "val_history": module.val_history,
     }
 
@@ -147,6 +156,11 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
     write_json(run_dir / "thresholds.json", {"task": data.label_map.task, "thresholds": thresholds,
                                              "labels": list(data.label_map.names), "tuned_on": "validation"})
     write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "calibration.json", calibration)
+    for split, (ids_, langs_, y_, p_) in {
+            "validation": (tokenized.splits["validation"]["id"], val_langs, val_y, val_probs),
+            "test": (tokenized.splits["test"]["id"], test_langs, test_y, test_probs)}.items():
+        write_predictions(run_dir / "predictions" / f"{split}.csv", ids_, langs_, y_, p_, data.label_map, thresholds)
     data.report.save(run_dir / "data_report.json")
     write_json(run_dir / "data_digest.json", {
         "digest": data.digest, "files": data.file_digests,

@@ -17,7 +17,7 @@ from trainer.data.labels import LabelMap, build_label_map
 from trainer.data.normalize import NORMALIZER_VERSION, normalize_text
 from trainer.data.reader import DataError, RawTable, read_table
 from trainer.data.report import DataReport, build_report
-from trainer.data.spec import SPLITS, DataSpec
+from trainer.data.spec import SPLITS, DataSpec, FileSource
 from trainer.data.splits import kfold_split, ratio_split
 
 _BINARY_VALUES = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "true": 1.0, "false": 0.0}
@@ -78,7 +78,8 @@ def _cell_text(table: RawTable, index: int, column: str) -> str:
     return str(value)
 
 
-def _examples(table: RawTable, spec: DataSpec, split_key: str) -> tuple[list[Example], int]:
+def _examples(table: RawTable, spec: DataSpec, split_key: str, source: FileSource,
+              id_prefix: str = "") -> tuple[list[Example], int]:
     needed = [spec.text_column]
     needed += [spec.label_column] if spec.label_column else list(spec.label_columns)
     needed += [c for c in (spec.language_column, spec.id_column) if c]
@@ -112,7 +113,7 @@ def _examples(table: RawTable, spec: DataSpec, split_key: str) -> tuple[list[Exa
             assert spec.label_column and spec.label_delimiter  # checked by DataSpec.validate
             cell = _cell_text(table, i, spec.label_column)
             parts = [p.strip() for p in cell.split(spec.label_delimiter) if p.strip()]
-            raw_label = tuple(spec.label_names.get(p, p) for p in parts)
+            raw_label = tuple(spec.label_name(p) for p in parts)
         else:
             assert spec.label_column
             cell = _cell_text(table, i, spec.label_column).strip()
@@ -120,11 +121,11 @@ def _examples(table: RawTable, spec: DataSpec, split_key: str) -> tuple[list[Exa
                 raise DataError("empty label", column=spec.label_column, **where)
             if cell.endswith(".0") and cell[:-2].lstrip("-").isdigit():
                 cell = cell[:-2]  # 1.0 from a float column is the label "1"
-            raw_label = spec.label_names.get(cell, cell)
-        lang = spec.language or "und"
+            raw_label = spec.label_name(cell)
+        lang = source.language or spec.language or "und"
         if spec.language_column:
             lang = str(row.get(spec.language_column) or "").strip().lower() or "und"
-        ident = str(row[spec.id_column]) if spec.id_column else f"{split_key}-{i + 1}"
+        ident = id_prefix + (str(row[spec.id_column]) if spec.id_column else f"{split_key}-{i + 1}")
         out.append(Example(ident, text, lang, raw_label, table.source, i + 1, table.lines[i]))
     return out, empty
 
@@ -198,6 +199,25 @@ def _dedupe(splits: dict[str, list[Example]], spec: DataSpec) -> dict[str, dict[
     return dropped
 
 
+def _read_split(spec: DataSpec, key: str, split: str) -> tuple[list[Example], int, str]:
+    """Examples of ``files[key]`` (several files are concatenated in order), empty rows, digest."""
+    sources = spec.sources(key)
+    rows: list[Example] = []
+    empty = 0
+    digests = []
+    for source in sources:
+        path = Path(source.path).expanduser()
+        table = read_table(path, spec.format, spec.encoding, spec.csv_delimiter, split)
+        digests.append(_hash_path(path))
+        # Row ids of several files get the file's name, so they stay unique and traceable.
+        prefix = f"{path.stem}:" if len(sources) > 1 else ""
+        examples, n_empty = _examples(table, spec, key, source, prefix)
+        rows += examples
+        empty += n_empty
+    digest = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+    return rows, empty, digest
+
+
 def prepare_data(spec: DataSpec) -> PreparedData:
     """Read, validate, normalise, split, label and report ``spec``. Raises DataError on bad input."""
     spec.validate()
@@ -206,18 +226,12 @@ def prepare_data(spec: DataSpec) -> PreparedData:
     splits: dict[str, list[Example]] = {}
     if spec.split.strategy == "files":
         for split in SPLITS:
-            path = spec.resolve_path(split)
-            table = read_table(path, spec.format, spec.encoding, spec.csv_delimiter, split)
-            file_digests[split] = _hash_path(path)
-            splits[split], empty = _examples(table, spec, split)
+            splits[split], empty, file_digests[split] = _read_split(spec, split, split)
             if empty:
                 dropped[split]["empty_text"] = empty
     else:
         key = "all" if "all" in spec.files else "train"
-        path = spec.resolve_path(key)
-        table = read_table(path, spec.format, spec.encoding, spec.csv_delimiter, "train")
-        file_digests[key] = _hash_path(path)
-        rows, empty = _examples(table, spec, key)
+        rows, empty, file_digests[key] = _read_split(spec, key, "train")
         if empty:
             dropped["train"]["empty_text"] = empty
         keys = [_stratum(e) for e in rows]

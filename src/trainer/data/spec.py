@@ -7,6 +7,7 @@ so a typo in a YAML file fails before anything is read.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,11 +40,21 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class FileSource:
+    """One file of a split. ``language`` labels its rows when the file has no language column."""
+
+    path: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class DataSpec:
     name: str
     task: TaskType
     text_column: str
-    files: dict[str, str]
+    # Split key (train/validation/test, or all) -> a path, or a list of paths / {path, language}
+    # entries whose rows are concatenated in order (e.g. one file per language).
+    files: dict[str, Any]
     format: Literal["csv", "jsonl", "parquet", "hf_disk"] = "csv"
     encoding: str = "utf-8"
     csv_delimiter: str = ","
@@ -51,7 +62,8 @@ class DataSpec:
     label_columns: tuple[str, ...] = ()
     label_delimiter: str | None = None
     # Rename raw label values to readable names ({"0": "not_hs", "1": "hs"}); also how an
-    # evaluation dataset's names are mapped onto a model's label map.
+    # evaluation dataset's names are mapped onto a model's label map. The key "*" names every value
+    # not listed ({"normal": "non_toxic", "*": "toxic"}).
     label_names: dict[str, str] = field(default_factory=dict)
     positive_label: str | None = None
     id_column: str | None = None
@@ -64,8 +76,33 @@ class DataSpec:
     on_empty_text: Literal["drop", "fail"] = "fail"
     max_samples: dict[str, int] = field(default_factory=dict)
 
+    def sources(self, split_key: str) -> list[FileSource]:
+        """The file(s) of ``files[split_key]``, in order."""
+        value = self.files[split_key]
+        entries = value if isinstance(value, list | tuple) else [value]
+        out = []
+        for i, entry in enumerate(entries):
+            where = f"data.files.{split_key}" + (f"[{i}]" if isinstance(value, list | tuple) else "")
+            if isinstance(entry, str | Path):
+                out.append(FileSource(str(entry)))
+            elif isinstance(entry, dict):
+                out.append(_build(FileSource, dict(entry), where))
+            else:
+                raise ConfigError(f"{where} must be a path or a {{path, language}} mapping, got {entry!r}")
+        if not out:
+            raise ConfigError(f"data.files.{split_key} is an empty list")
+        return out
+
     def resolve_path(self, split_key: str) -> Path:
-        return Path(self.files[split_key]).expanduser()
+        """The file of ``files[split_key]``; for several files, the folder that holds them all."""
+        paths = [Path(s.path).expanduser() for s in self.sources(split_key)]
+        if len(paths) == 1:
+            return paths[0]
+        return Path(os.path.commonpath([p.absolute() for p in paths]))
+
+    def label_name(self, raw: str) -> str:
+        """``label_names`` applied to one raw label value (``*`` for values not listed)."""
+        return self.label_names.get(raw, self.label_names.get("*", raw))
 
     def validate(self) -> None:
         """Check combinations the type system cannot; raise ConfigError naming the key."""
@@ -87,6 +124,8 @@ class DataSpec:
             raise ConfigError(f"data.split.ratios must sum to 1, got {list(self.split.ratios)}")
         if self.split.strategy == "kfold" and not 0 <= self.split.fold < self.split.folds:
             raise ConfigError(f"data.split.fold={self.split.fold} is outside 0..{self.split.folds - 1}")
+        for key in self.files:
+            self.sources(key)
         unknown = set(self.max_samples) - set(SPLITS)
         if unknown:
             raise ConfigError(f"data.max_samples has unknown split(s) {sorted(unknown)}")

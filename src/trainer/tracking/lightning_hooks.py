@@ -50,6 +50,9 @@ class MlflowMetricsLogger(Logger):
         self._run_id = run_id
         self._experiment_name = experiment_name
         self._epoch_step: int | None = None
+        # The step of the latest call: the callback logs its extra validation metrics at the step
+        # Lightning chose for the module's (which is not always trainer.global_step).
+        self.last_step: int | None = None
 
     @property
     def name(self) -> str:
@@ -64,6 +67,7 @@ class MlflowMetricsLogger(Logger):
         from mlflow.entities import Metric
 
         step = step or 0
+        self.last_step = step
         values = dict(metrics)
         # Lightning adds "epoch" to every call; two calls at one step would log it twice.
         if "epoch" in values:
@@ -109,10 +113,12 @@ class MlflowRunCallback(pl.Callback):
         # What the module logged itself (val/loss, val/macro_f1, ...) already reached MLflow through
         # the logger at this step; logging it again would give two values per (metric, step).
         already = set(trainer.callback_metrics)
+        logger = trainer.logger
+        step = logger.last_step if isinstance(logger, MlflowMetricsLogger) and logger.last_step is not None \
+            else trainer.global_step
         self.tracker.log_evaluation(
-            "val", probs, targets, langs, pl_module.label_map, pl_module.main_metric, trainer.global_step,
+            "val", probs, targets, langs, pl_module.label_map, pl_module.main_metric, step,
             skip=already, figure_dir=f"figures/val/epoch_{epoch:03d}" if n and (epoch + 1) % n == 0 else None)
-        self.last_step = trainer.global_step
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.last_step = trainer.global_step

@@ -43,6 +43,7 @@ from trainer.run_folder import versions, write_json, write_yaml
 from trainer.tracking.lightning_hooks import MlflowMetricsLogger, MlflowRunCallback, run_id_in_checkpoint
 from trainer.tracking.model_logging import log_pyfunc_model
 from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
+from trainer.tracking.sweep import PARENT_RUN_ENV  # set by the multirun callback: jobs become child runs
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -54,8 +55,6 @@ log = logging.getLogger(__name__)
 
 # The current run's id, for any process this one starts (DDP workers, subprocess tools).
 RUN_ID_ENV = "SEAGUARD_MLFLOW_RUN_ID"
-# Set by the multirun sweep callback: jobs become child runs of this run.
-PARENT_RUN_ENV = "SEAGUARD_MLFLOW_PARENT_RUN_ID"
 _RESERVED_ALIASES = ("latest",)
 
 
@@ -121,18 +120,15 @@ class MlflowTracker:
         self.resumed = False
         self._callback: MlflowRunCallback | None = None
         self._monitor: Any = None
-        self._run_dir: Path | None = None
+        self._n_bins = 15
 
     # -- start -----------------------------------------------------------------------------------
     def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path,
               resume_ckpt: str | None) -> None:
         s = self.settings
-        _check_reachable(s.uri)
-        if s.uri.startswith("sqlite:///"):
-            Path(s.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(s.uri)
-        self.client = client = MlflowClient(s.uri)
-        self._run_dir = run_dir
+        self.client = client = connect(s)
+        # Reliability figures use the bins of the run's calibration report.
+        self._n_bins = int((config.get("calibration") or {}).get("n_bins", 15))
         previous = run_id_in_checkpoint(resume_ckpt) if resume_ckpt else None
         if previous is not None and self._can_continue(previous, resume_ckpt):
             run = mlflow.start_run(run_id=previous, log_system_metrics=False)
@@ -140,7 +136,7 @@ class MlflowTracker:
         else:
             active = mlflow.active_run()
             parent = os.environ.get(PARENT_RUN_ENV) if active is None else None
-            run = mlflow.start_run(experiment_id=self._experiment_id(), run_name=s.run_name or run_dir.name,
+            run = mlflow.start_run(experiment_id=experiment_id(client, s), run_name=s.run_name or run_dir.name,
                                    nested=active is not None, parent_run_id=parent, log_system_metrics=False)
         self.run_id = run.info.run_id
         os.environ[RUN_ID_ENV] = self.run_id
@@ -178,25 +174,6 @@ class MlflowTracker:
             log.warning("MLflow run %s from checkpoint %s was deleted: starting a new run", run_id, ckpt)
             return False
         return True
-
-    def _experiment_id(self) -> str:
-        assert self.client is not None
-        name = self.settings.experiment_name
-        experiment = self.client.get_experiment_by_name(name)
-        if experiment is None:
-            location = self.settings.artifact_location or local_artifact_location(self.settings.uri)
-            if location and "://" not in location:
-                location = Path(location).resolve().as_uri()
-            try:
-                return self.client.create_experiment(name, artifact_location=location)
-            except MlflowException:  # created meanwhile by a parallel job
-                experiment = self.client.get_experiment_by_name(name)
-                if experiment is None:
-                    raise
-        if experiment.lifecycle_stage == "deleted":
-            raise TrackingError(f"tracking.experiment_name={name!r} is a deleted experiment in {self.settings.uri}: "
-                                f"restore it (mlflow experiments restore) or choose another name")
-        return experiment.experiment_id
 
     def _log_params(self, config: dict[str, Any]) -> None:
         assert self.client is not None and self.run_id is not None
@@ -271,7 +248,8 @@ class MlflowTracker:
                                                             title=f"{split}: confusion matrix"),
             "precision_recall.png": precision_recall_figure(probs, targets, names, multilabel,
                                                             title=f"{split}: precision-recall"),
-            "reliability.png": reliability_figure(probs, targets, multilabel, title=f"{split}: reliability"),
+            "reliability.png": reliability_figure(probs, targets, multilabel, self._n_bins,
+                                                  title=f"{split}: reliability"),
             "per_language.png": language_bar_figure(
                 per_lang, main_metric, {lang: v["n"] for lang, v in metrics["per_language"].items()},
                 baseline=metrics["overall"].get(main_metric), title=f"{split}: {main_metric} per language"),
@@ -303,12 +281,17 @@ class MlflowTracker:
                         if v is not None})
         if metrics.get("best_epoch_score") is not None:
             summary["best_epoch_score"] = metrics["best_epoch_score"]
+        # calibration/temperature, calibration/ece_before/test, calibration/ece_after/test, ...
+        summary.update({f"calibration/{k}": v for k, v in (metrics.get("calibration") or {}).items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)})
         self.log_metrics(summary, step)
+        # The run folder minus weights: its files, per-row predictions and Hydra's record of the job.
         for path in sorted(run_dir.iterdir()):
             if path.is_file():
                 self.client.log_artifact(self.run_id, str(path))
-        if (run_dir / ".hydra").is_dir():
-            self.client.log_artifacts(self.run_id, str(run_dir / ".hydra"), "hydra")
+        for folder, artifact_path in (("predictions", "predictions"), (".hydra", "hydra")):
+            if (run_dir / folder).is_dir():
+                self.client.log_artifacts(self.run_id, str(run_dir / folder), artifact_path)
         self.client.set_tag(self.run_id, "best_checkpoint", str(metrics.get("best_checkpoint")))
         if self.settings.log_model:
             log_pyfunc_model(self.client, self.run_id, self.settings.register_model, self.settings.alias,
@@ -327,7 +310,36 @@ class MlflowTracker:
             os.environ.pop(RUN_ID_ENV)
 
 
-def _check_reachable(uri: str) -> None:
+def experiment_id(client: MlflowClient, settings: MlflowSettings) -> str:
+    """The id of ``tracking.experiment_name``, created (with its artifact location) when missing."""
+    name = settings.experiment_name
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = settings.artifact_location or local_artifact_location(settings.uri)
+        if location and "://" not in location:
+            location = Path(location).resolve().as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # created meanwhile by a parallel job
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        raise TrackingError(f"tracking.experiment_name={name!r} is a deleted experiment in {settings.uri}: "
+                            f"restore it (mlflow experiments restore) or choose another name")
+    return experiment.experiment_id
+
+
+def connect(settings: MlflowSettings) -> MlflowClient:
+    """A client for ``tracking.uri`` (also made the process-wide URI), after a fast reachability check."""
+    check_reachable(settings.uri)
+    if settings.uri.startswith("sqlite:///"):
+        Path(settings.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.uri)
+    return MlflowClient(settings.uri)
+
+
+def check_reachable(uri: str) -> None:
     """Fail in seconds, naming the key, instead of after MLflow's minutes of retries."""
     if not uri.startswith(("http://", "https://")):
         return

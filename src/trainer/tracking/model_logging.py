@@ -49,12 +49,12 @@ def pip_requirements() -> list[str]:
 
 
 def signature(label_names: Sequence[str]) -> ModelSignature:
-    """Texts in; ``label`` and one ``score_<label>`` per class out (see :mod:`pyfunc_model`).
+    """Texts in; ``label`` and one ``score:<label>`` per class out (see :mod:`pyfunc_model`).
 
     The input column is unnamed: MLflow then accepts a plain list of strings as well as a DataFrame
     with a ``text`` column, where a named column would refuse the list.
     """
-    outputs = [ColSpec(DataType.string, "label")] + [ColSpec(DataType.double, f"score_{n}") for n in label_names]
+    outputs = [ColSpec(DataType.string, "label")] + [ColSpec(DataType.double, f"score:{n}") for n in label_names]
     return ModelSignature(inputs=Schema([ColSpec(DataType.string)]), outputs=Schema(outputs))
 
 
@@ -64,8 +64,9 @@ def log_pyfunc_model(client: MlflowClient, run_id: str, register_as: str | None,
     data = final["data"]
     with tempfile.TemporaryDirectory() as tmp:
         inference = Path(tmp) / "inference.json"
-        inference.write_text(json.dumps(pyfunc_model.inference_settings(data.spec.normalizer, final["max_length"]),
-                                        indent=2) + "\n", encoding="utf-8")
+        temperature = float((metrics.get("calibration") or {}).get("temperature", 1.0))
+        settings = pyfunc_model.inference_settings(data.spec.normalizer, final["max_length"], temperature)
+        inference.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         artifacts = {MODEL_DIR: str(run_dir / "model"), LABELS: str(run_dir / "labels.json"),
                      THRESHOLDS: str(run_dir / "thresholds.json"), INFERENCE: str(inference)}
         info = mlflow.pyfunc.log_model(

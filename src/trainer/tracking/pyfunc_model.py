@@ -6,10 +6,11 @@ object. The ``trainer`` package travels with the model (``code_paths``), so load
 and prediction goes through the same normaliser (:func:`normalize_text`) and the same decision rule
 (:func:`predict_labels`) as training and evaluation.
 
-Input: a list of strings, or a DataFrame with a ``text`` column (or a single column). The logged
-signature declares one unnamed string column, which MLflow accepts in both forms.
-Output columns: ``label`` (the class; for multi-label tasks the positive labels joined by ``|``, empty
-when none) and ``score_<label>`` per class (softmax or sigmoid probability).
+Input: a list of strings, or a one-column DataFrame of texts (e.g. ``text``). The logged signature
+declares one unnamed string column, which MLflow accepts in both forms.
+Output columns, as in the run folder's ``predictions/*.csv``: ``label`` (the class; for multi-label
+tasks the positive labels joined by ``|``, empty when none) and ``score:<label>`` per class (softmax
+or sigmoid probability after the run's temperature scaling).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from trainer.calibration import probabilities
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig, normalize_text
 from trainer.metrics import predict_labels
@@ -39,7 +41,8 @@ class TextClassifier:
     """A transformers classifier with the run's label map, thresholds, normaliser and max length."""
 
     def __init__(self, model_dir: Path, label_map: LabelMap, thresholds: Sequence[float] | None,
-                 normalizer: NormalizerConfig, max_length: int, batch_size: int = 32) -> None:
+                 normalizer: NormalizerConfig, max_length: int, temperature: float = 1.0,
+                 batch_size: int = 32) -> None:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -48,13 +51,14 @@ class TextClassifier:
         self.thresholds = list(thresholds) if thresholds is not None else None
         self.normalizer = normalizer
         self.max_length = max_length
+        self.temperature = temperature
         self.batch_size = batch_size
 
     @classmethod
     def from_files(cls, model_dir: str | Path, labels: str | Path, thresholds: str | Path,
                    inference: str | Path) -> TextClassifier:
         """From a run folder's ``model/``, ``labels.json``, ``thresholds.json`` and an inference JSON
-        (``{"normalizer": {...}, "max_length": n}``, written by :func:`inference_settings`)."""
+        (``{"normalizer": {...}, "max_length": n, "temperature": t}``, from :func:`inference_settings`)."""
         settings = json.loads(Path(inference).read_text(encoding="utf-8"))
         known = {f.name for f in fields(NormalizerConfig)}
         unknown = sorted(set(settings["normalizer"]) - known)
@@ -62,19 +66,19 @@ class TextClassifier:
             raise ValueError(f"{inference}: unknown normalizer keys {unknown} (known: {sorted(known)})")
         return cls(Path(model_dir), LabelMap.load(Path(labels)),
                    json.loads(Path(thresholds).read_text(encoding="utf-8"))["thresholds"],
-                   NormalizerConfig(**settings["normalizer"]), int(settings["max_length"]))
+                   NormalizerConfig(**settings["normalizer"]), int(settings["max_length"]),
+                   float(settings.get("temperature", 1.0)))
 
     @torch.inference_mode()
     def scores(self, texts: Sequence[str]) -> torch.Tensor:
-        """Class probabilities ``(n, k)`` of ``texts`` after the run's normalisation."""
+        """Class probabilities ``(n, k)`` of ``texts``: the run's normaliser, then its calibrated softmax/sigmoid."""
         out = []
         for start in range(0, len(texts), self.batch_size):
             batch = [normalize_text(t, self.normalizer) for t in texts[start:start + self.batch_size]]
             enc = self.tokenizer(batch, truncation=True, max_length=self.max_length, padding=True,
                                  return_tensors="pt").to(self.device)
-            logits = self.model(**enc).logits.float()
-            out.append((torch.sigmoid(logits) if self.label_map.task == "multilabel"
-                        else logits.softmax(dim=-1)).cpu())
+            logits = self.model(**enc).logits
+            out.append(probabilities(logits, self.label_map.task == "multilabel", self.temperature).cpu())
         return torch.cat(out) if out else torch.zeros(0, self.label_map.num_labels)
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
@@ -88,14 +92,18 @@ class TextClassifier:
             labels = [names[i] for i in decided.tolist()]
         frame = {"label": labels}
         for i, name in enumerate(names):
-            frame[f"score_{name}"] = probs[:, i].double().tolist()
+            frame[f"score:{name}"] = probs[:, i].double().tolist()
         return pd.DataFrame(frame)
 
 
-def inference_settings(normalizer: NormalizerConfig, max_length: int) -> dict[str, Any]:
-    """What prediction needs besides weights and labels; saved as the ``inference`` artifact."""
+def inference_settings(normalizer: NormalizerConfig, max_length: int, temperature: float = 1.0) -> dict[str, Any]:
+    """What prediction needs besides weights, labels and thresholds; saved as the ``inference`` artifact.
+
+    ``temperature`` is the calibration fitted on validation: thresholds were tuned on calibrated
+    probabilities, so prediction must divide the logits by the same value.
+    """
     return {"normalizer": {f.name: getattr(normalizer, f.name) for f in fields(NormalizerConfig)},
-            "max_length": max_length}
+            "max_length": max_length, "temperature": temperature}
 
 
 def texts_from_input(model_input: Any) -> list[str]:

@@ -1,0 +1,86 @@
+"""A passing bundle goes to MLflow: logged under ``export/`` and, when configured, registered with an alias.
+
+Where it is logged: into the source run when the source is an MLflow run (or a run folder that an
+MLflow run recorded with its ``run_dir`` tag); otherwise into a new run of ``tracking.experiment_name``
+linked to its source by the ``source_run_id`` / ``source`` tags. Only called after both gates pass,
+so a failing export registers nothing. mlflow is imported here, never by ``tracking=none``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainer.export_source import ResolvedSource
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_PATH = "export"
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """From the ``tracking`` group and ``publish.*`` in ``configs/export.yaml``."""
+
+    backend: str = "none"
+    uri: str | None = None
+    experiment_name: str = "export"
+    register_model: str | None = None
+    alias: str | None = None
+
+
+def _find_run_by_folder(client: Any, run_dir: Path) -> str | None:
+    """The training run that logged ``run_dir`` (the MLflow tracker tags runs with ``run_dir``)."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return None
+    runs = client.search_runs(experiments, filter_string=f"tags.run_dir = '{run_dir}'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettings,
+                   metrics: dict[str, float], tags: dict[str, str]) -> dict[str, Any]:
+    """Log ``bundle`` and register it; returns run id, artifact URI and the registered version."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if not settings.uri:
+        raise ValueError("tracking.uri is required to publish an export (or run with tracking=none)")
+    client = MlflowClient(settings.uri)
+    source_run = source.run_id or (_find_run_by_folder(client, source.run_dir)
+                                   if source.kind == "run_folder" else None)
+    all_tags = {"entry_point": "trainer.export", "source": source.uri, **tags}
+    if source_run is not None:
+        run_id, created = source_run, False
+        for key, value in all_tags.items():
+            client.set_tag(run_id, f"export.{key}", value)
+    else:
+        experiment = client.get_experiment_by_name(settings.experiment_name)
+        exp_id = experiment.experiment_id if experiment else client.create_experiment(settings.experiment_name)
+        run = client.create_run(exp_id, run_name=f"export-{bundle.name}",
+                                tags={**all_tags, "source_run_id": source_run or ""})
+        run_id, created = run.info.run_id, True
+    client.log_artifacts(run_id, str(bundle), ARTIFACT_PATH)
+    for key, value in metrics.items():
+        client.log_metric(run_id, f"export/{key}", float(value))
+    if created:
+        client.set_terminated(run_id, "FINISHED")
+    artifact_uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}"
+    out: dict[str, Any] = {"run_id": run_id, "new_run": created, "artifact_uri": artifact_uri, "registered": None}
+    if settings.register_model:
+        name = settings.register_model
+        try:
+            client.create_registered_model(name, description="ONNX export bundles (python -m trainer.export)")
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = client.create_model_version(name, artifact_uri, run_id=run_id, tags={
+            **all_tags, "format": "onnx-bundle", "source_run_id": source_run or ""})
+        if settings.alias:
+            client.set_registered_model_alias(name, settings.alias, version.version)
+        out["registered"] = {"name": name, "version": str(version.version), "alias": settings.alias}
+        log.info("registered %s version %s%s", name, version.version,
+                 f" as @{settings.alias}" if settings.alias else "")
+    return out
