@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 
 from trainer.data.labels import LabelMap
 from trainer.instantiate import UnsafeTargetError, safe_instantiate
-from trainer.models.sources import ModelSpec, ModelSourceError, freeze, load_classifier
+from trainer.models.sources import ModelSourceError, ModelSpec, freeze, load_classifier
 
 
 def test_allowed_target_is_instantiated_as_partial() -> None:

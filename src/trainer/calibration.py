@@ -31,7 +31,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool
         return loss
 
     optimizer.step(closure)
-    t = float(log_t.exp())
+    t = float(log_t.detach().exp())
     # A degenerate validation set (all correct, tiny) can push T to extremes: keep it sane.
     return min(max(t, 0.05), 20.0)
 

@@ -37,8 +37,8 @@ def check_targets(node: Any, key: str, allowed: frozenset[str] = ALLOWED_TARGETS
         for k, v in items:
             if k == "_target_" and str(v) not in allowed:
                 raise UnsafeTargetError(
-                    f"config key {key}._target_={v!r} is not an allowed target; allowed: {sorted(allowed)}")
-            check_targets(v, f"{key}.{k}", allowed)
+                    f"config key {key}._target_={v!s} is not an allowed target; allowed: {sorted(allowed)}")
+            check_targets(v, f"{key}.{k!s}", allowed)
     elif isinstance(node, ListConfig | list):
         for i, v in enumerate(node):
             check_targets(v, f"{key}[{i}]", allowed)

@@ -26,8 +26,8 @@ def predict_labels(probs: torch.Tensor, label_map: LabelMap, thresholds: Sequenc
     if label_map.task == "binary":
         pos = label_map.positive_index
         assert pos is not None
-        t = thresholds[0] if thresholds is not None else 0.5
-        is_pos = probs[:, pos] >= t
+        cut = thresholds[0] if thresholds is not None else 0.5
+        is_pos = probs[:, pos] >= cut
         return torch.where(is_pos, torch.tensor(pos), torch.tensor(1 - pos))
     return probs.argmax(dim=-1)
 
@@ -41,8 +41,8 @@ def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: Label
     if label_map.task == "multiclass":
         return None
     if label_map.task == "binary":
-        pos = label_map.positive_index
-        columns = [(probs[:, pos], (targets == pos).long())]
+        pos = int(label_map.positive_index or 0)
+        columns = [(probs[:, pos], torch.eq(targets, pos).long())]
     else:
         columns = [(probs[:, k], targets[:, k].long()) for k in range(label_map.num_labels)]
     out = []
@@ -88,11 +88,11 @@ def _overall(probs: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, la
         "micro_f1": _safe(tmf.multiclass_f1_score(preds, targets, num_classes=k, average="micro")),
     }
     if label_map.task == "binary":
-        pos = label_map.positive_index
-        truth = (targets == pos).long()
-        out["f1"] = _safe(tmf.binary_f1_score((preds == pos).long(), truth))
-        out["precision"] = _safe(tmf.binary_precision((preds == pos).long(), truth))
-        out["recall"] = _safe(tmf.binary_recall((preds == pos).long(), truth))
+        pos = int(label_map.positive_index or 0)
+        truth = torch.eq(targets, pos).long()
+        out["f1"] = _safe(tmf.binary_f1_score(torch.eq(preds, pos).long(), truth))
+        out["precision"] = _safe(tmf.binary_precision(torch.eq(preds, pos).long(), truth))
+        out["recall"] = _safe(tmf.binary_recall(torch.eq(preds, pos).long(), truth))
         if with_ranking and 0 < int(truth.sum()) < len(truth):
             out["auroc"] = _safe(tmf.binary_auroc(probs[:, pos], truth))
             out["average_precision"] = _safe(tmf.binary_average_precision(probs[:, pos], truth))

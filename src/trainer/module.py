@@ -114,7 +114,8 @@ class ClassifierModule(pl.LightningModule):
             self.val_history.append({"epoch": self.current_epoch, "step": self.global_step, **metrics})
 
     def configure_optimizers(self) -> Any:
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (no_decay if any(n in name for n in _NO_DECAY) else decay).append(p)

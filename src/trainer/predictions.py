@@ -10,6 +10,7 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,7 +47,10 @@ class Predictions:
 def read_predictions(path: Path, label_map: LabelMap) -> Predictions:
     """Read a file written by :func:`write_predictions` back into tensors (label-map order)."""
     index = label_map.label2id
-    ids, langs, targets, probs = [], [], [], []
+    ids: list[str] = []
+    langs: list[str] = []
+    targets: list[Any] = []
+    probs: list[list[float]] = []
     with Path(path).open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [f"score:{n}" for n in label_map.names if f"score:{n}" not in (reader.fieldnames or [])]

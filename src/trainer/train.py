@@ -41,7 +41,7 @@ class TrainResult:
     cache_hit: bool
 
 
-def _majority_baseline(train_labels: list[Any], test_probs_shape: tuple[int, int], targets: torch.Tensor,
+def _majority_baseline(train_labels: list[Any], test_probs_shape: tuple[int, ...], targets: torch.Tensor,
                        langs: list[str], label_map: Any, main_metric: str) -> dict[str, Any]:
     """Metrics of always predicting the most frequent training class (or label set)."""
     n, k = test_probs_shape
@@ -132,7 +132,7 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
     task = data.label_map.task
     calibration = calibrate(val_logits, val_y, {"validation": (val_logits, val_y), "test": (test_logits, test_y)},
                             task, cfg.calibration.temperature_scaling, cfg.calibration.n_bins)
-    temperature = float(calibration["temperature"])
+    temperature = float(calibration["temperature"])  # type: ignore[arg-type]
     val_probs = probabilities(val_logits, task == "multilabel", temperature)
     test_probs = probabilities(test_logits, task == "multilabel", temperature)
     thresholds = tune_thresholds(val_probs, val_y, data.label_map)

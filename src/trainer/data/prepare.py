@@ -87,7 +87,7 @@ def _examples(table: RawTable, spec: DataSpec, split_key: str, source: FileSourc
     out: list[Example] = []
     empty = 0
     for i, row in enumerate(table.rows):
-        where = {"file": table.source, "row": i + 1, "line": table.lines[i]}
+        where: dict[str, Any] = {"file": table.source, "row": i + 1, "line": table.lines[i]}
         value = row.get(spec.text_column)
         if value is not None and not isinstance(value, str):
             raise DataError(f"expected text, found {type(value).__name__} {value!r}",

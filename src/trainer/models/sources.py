@@ -63,7 +63,7 @@ def _tiny(spec: ModelSpec, label_map: LabelMap, **label_kwargs: Any) -> LoadedMo
         mask_token="<mask>",
         model_max_length=512,
     )
-    dims = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128, **spec.tiny}
+    dims: dict[str, Any] = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128, **spec.tiny}
     if dims["hidden_size"] > 128:
         raise ValueError(f"model.tiny.hidden_size must be <= 128 (got {dims['hidden_size']})")
     config = BertConfig(
@@ -141,7 +141,7 @@ def freeze(model: PreTrainedModel, embeddings: bool, layers: int) -> None:
         for p in base.embeddings.parameters():
             p.requires_grad_(False)
     if layers:
-        encoder_layers = base.encoder.layer
+        encoder_layers: Any = base.encoder.layer
         if layers > len(encoder_layers):
             raise ValueError(f"model.freeze_layers={layers} but the encoder has {len(encoder_layers)} layers")
         for layer in encoder_layers[:layers]:
