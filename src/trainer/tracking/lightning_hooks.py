@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -23,6 +23,7 @@ from trainer.tracking.params import mlflow_key
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+    from trainer.module import ClassifierModule
     from trainer.tracking.mlflow_tracker import MlflowTracker
 
 # The key of the callback's state in a Lightning checkpoint: fixed, so renaming the class keeps resume working.
@@ -104,7 +105,8 @@ class MlflowRunCallback(pl.Callback):
         """Nothing to restore: the tracker read the id from the checkpoint before the run started."""
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        last = getattr(pl_module, "last_validation", None)
+        module = cast("ClassifierModule", pl_module)
+        last = module.last_validation
         if trainer.sanity_checking or not trainer.is_global_zero or last is None:
             return
         probs, targets, langs = last
@@ -117,7 +119,7 @@ class MlflowRunCallback(pl.Callback):
         step = logger.last_step if isinstance(logger, MlflowMetricsLogger) and logger.last_step is not None \
             else trainer.global_step
         self.tracker.log_evaluation(
-            "val", probs, targets, langs, pl_module.label_map, pl_module.main_metric, step,
+            "val", probs, targets, langs, module.label_map, module.main_metric, step,
             skip=already, figure_dir=f"figures/val/epoch_{epoch:03d}" if n and (epoch + 1) % n == 0 else None)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
-import torch
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -47,6 +48,7 @@ from trainer.tracking.sweep import PARENT_RUN_ENV  # set by the multirun callbac
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
+    import torch
 
     from trainer.data.labels import LabelMap
     from trainer.data.prepare import PreparedData
@@ -69,7 +71,7 @@ class MlflowSettings:
     uri: str
     experiment_name: str
     backend: str = "mlflow"
-    # null: beside the database for a local sqlite store (``<db dir>/artifacts``), the server's
+    # null: beside the database for a local sqlite store (``<db dir>/artifacts/<experiment>``), the server's
     # choice for a tracking server (proxied uploads with ``--serve-artifacts``).
     artifact_location: str | None = None
     run_name: str | None = None
@@ -92,6 +94,12 @@ class MlflowSettings:
             if not values.get(key):
                 raise ValueError(f"tracking.{key} is required for tracking.backend=mlflow")
         settings = cls(**{**values, "tags": {str(k): str(v) for k, v in (values.get("tags") or {}).items()}})
+        for f in dataclasses.fields(cls):
+            value = getattr(settings, f.name)
+            if f.type == "bool" and not isinstance(value, bool):
+                raise ValueError(f"tracking.{f.name} must be true or false, got {value!r}")
+            if f.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"tracking.{f.name} must be a number, got {value!r}")
         if settings.figures_every_n_epochs < 0:
             raise ValueError(f"tracking.figures_every_n_epochs must be >= 0 (0 = only test figures), "
                              f"got {settings.figures_every_n_epochs}")
@@ -103,10 +111,15 @@ class MlflowSettings:
         return settings
 
 
-def local_artifact_location(uri: str) -> str | None:
-    """``<db dir>/artifacts`` as a file URI for a ``sqlite:///`` store; None for anything else."""
+def local_artifact_location(uri: str, experiment_name: str) -> str | None:
+    """``<db dir>/artifacts/<experiment>`` as a file URI for a ``sqlite:///`` store; None otherwise.
+
+    MLflow would otherwise put an embedded store's artifacts under ``./mlruns`` of whatever folder
+    the job ran from. One folder per experiment keeps them browsable by name.
+    """
     if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+        folder = re.sub(r"[^\w.-]+", "_", experiment_name).strip(".") or "_"
+        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts" / folder).resolve().as_uri()
     return None
 
 
@@ -205,7 +218,7 @@ class MlflowTracker:
                 # MLflow registers its local-file source for two URI schemes and warns that a path
                 # matches both; they are the same class, so the warning says nothing.
                 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-                dataset = mlflow.data.from_pandas(frame, source=str(spec.resolve_path(key).resolve()),
+                dataset = from_pandas(frame, source=str(spec.resolve_path(key).resolve()),
                                                   targets="label", name=f"{spec.name}/{split}",
                                                   digest=data.split_digest(split)[:32])
             input_tags = {"rows": str(len(rows)), "split_sha256": data.split_digest(split)}
@@ -232,10 +245,16 @@ class MlflowTracker:
 
     def log_evaluation(self, split: str, probs: torch.Tensor, targets: torch.Tensor, langs: list[str],
                        label_map: LabelMap, main_metric: str, step: int, thresholds: list[float] | None = None,
-                       skip: set[str] | frozenset[str] = frozenset(), figure_dir: str | None = None) -> None:
-        """All metrics of one split at ``step`` (except names in ``skip``), and figures if ``figure_dir``."""
+                       skip: set[str] | frozenset[str] = frozenset(), figure_dir: str | None = None,
+                       metrics: dict[str, Any] | None = None) -> None:
+        """All metrics of one split at ``step`` (except names in ``skip``), and figures if ``figure_dir``.
+
+        ``metrics``: the split's :func:`compute_metrics` result when the caller has it (metrics.json),
+        so MLflow holds exactly those numbers.
+        """
         assert self.client is not None and self.run_id is not None
-        metrics = compute_metrics(probs, targets, langs, label_map, thresholds, main_metric)
+        if metrics is None:
+            metrics = compute_metrics(probs, targets, langs, label_map, thresholds, main_metric)
         self.log_metrics({k: v for k, v in flatten_metrics(split, metrics).items() if k not in skip}, step)
         if figure_dir is None:
             return
@@ -272,9 +291,10 @@ class MlflowTracker:
         val_probs, val_y, val_langs = final["predictions"]["validation"]
         test_probs, test_y, test_langs = final["predictions"]["test"]
         # The best checkpoint with thresholds tuned on validation: "best_val/..." beside the per-epoch "val/...".
-        self.log_evaluation("best_val", val_probs, val_y, val_langs, label_map, main, step, final["thresholds"])
+        self.log_evaluation("best_val", val_probs, val_y, val_langs, label_map, main, step, final["thresholds"],
+                            metrics=metrics["validation"])
         self.log_evaluation("test", test_probs, test_y, test_langs, label_map, main, step, final["thresholds"],
-                            figure_dir="figures/test")
+                            figure_dir="figures/test", metrics=metrics["test"])
         baseline = metrics["baseline_test"]
         summary = {f"baseline_test/{k}": v for k, v in baseline["overall"].items() if v is not None}
         summary.update({f"baseline_test/lang/{lang}/{main}": v for lang, v in baseline["per_language"].items()
@@ -301,8 +321,8 @@ class MlflowTracker:
         if self._monitor is not None:
             self._monitor.finish()
             self._monitor = None
-        if self.run_id is not None and mlflow.active_run() is not None \
-                and mlflow.active_run().info.run_id == self.run_id:  # type: ignore[union-attr]
+        active = mlflow.active_run()
+        if self.run_id is not None and active is not None and active.info.run_id == self.run_id:
             mlflow.end_run(status)
         elif self.client is not None and self.run_id is not None:
             self.client.set_terminated(self.run_id, status)
@@ -315,7 +335,7 @@ def experiment_id(client: MlflowClient, settings: MlflowSettings) -> str:
     name = settings.experiment_name
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        location = settings.artifact_location or local_artifact_location(settings.uri)
+        location = settings.artifact_location or local_artifact_location(settings.uri, name)
         if location and "://" not in location:
             location = Path(location).resolve().as_uri()
         try:

@@ -19,7 +19,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
-from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 
 import trainer
 from trainer.tracking import pyfunc_model
@@ -54,8 +54,10 @@ def signature(label_names: Sequence[str]) -> ModelSignature:
     The input column is unnamed: MLflow then accepts a plain list of strings as well as a DataFrame
     with a ``text`` column, where a named column would refuse the list.
     """
-    outputs = [ColSpec(DataType.string, "label")] + [ColSpec(DataType.double, f"score:{n}") for n in label_names]
-    return ModelSignature(inputs=Schema([ColSpec(DataType.string)]), outputs=Schema(outputs))
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(DataType.string)]
+    outputs: list[ColSpec | TensorSpec] = [ColSpec(DataType.string, "label")]
+    outputs += [ColSpec(DataType.double, f"score:{n}") for n in label_names]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
 def log_pyfunc_model(client: MlflowClient, run_id: str, register_as: str | None, alias: str | None,

@@ -24,6 +24,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 import torch
+from mlflow.pyfunc import PythonModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from trainer.calibration import probabilities
@@ -126,7 +127,7 @@ def texts_from_input(model_input: Any) -> list[str]:
     raise ValueError(f"cannot read texts from input of type {type(model_input).__name__}")
 
 
-class TextClassifierPyfunc(mlflow.pyfunc.PythonModel):
+class TextClassifierPyfunc(PythonModel):
     """``mlflow.pyfunc.load_model(uri).predict(["some post", ...])`` → DataFrame of labels and scores."""
 
     def load_context(self, context: Any) -> None:
