@@ -60,7 +60,9 @@ def _remap_post_processor(node: Any, remap: dict[int, int]) -> Any:
     return node
 
 
-def trim_vocabulary(model_dir: Path, texts: Iterable[str], out_dir: Path, *, dtype: str | None = None) -> dict[str, Any]:
+def trim_vocabulary(
+    model_dir: Path, texts: Iterable[str], out_dir: Path, *, dtype: str | None = None
+) -> dict[str, Any]:
     """Write ``out_dir``: ``model_dir`` with only the vocabulary pieces that ``texts`` use.
 
     Args:
@@ -111,8 +113,9 @@ def trim_vocabulary(model_dir: Path, texts: Iterable[str], out_dir: Path, *, dty
         if (model_dir / name).is_file():
             values = json.loads((model_dir / name).read_text(encoding="utf-8"))
             if "added_tokens_decoder" in values:
-                values["added_tokens_decoder"] = {str(remap[int(k)]): v
-                                                  for k, v in values["added_tokens_decoder"].items()}
+                values["added_tokens_decoder"] = {
+                    str(remap[int(k)]): v for k, v in values["added_tokens_decoder"].items()
+                }
             (out_dir / name).write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     old_rows = int(config["vocab_size"])
@@ -173,15 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="transformers folder to trim")
     parser.add_argument("--out", type=Path, required=True, help="folder to write (replaced)")
-    parser.add_argument("--corpus", action="append", required=True,
-                        help='Hydra overrides naming one data config, e.g. "data=id_hs1 data.split.fold=2"; repeat')
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        required=True,
+        help='Hydra overrides naming one data config, e.g. "data=id_hs1 data.split.fold=2"; repeat',
+    )
     parser.add_argument("--dtype", default=None, help="cast float weights, e.g. float16")
     args = parser.parse_args(argv)
     texts = corpus_from_configs(args.corpus)
     summary = trim_vocabulary(args.model, texts, args.out, dtype=args.dtype)
     differing = check_same_tokens(args.model, args.out, texts)
-    print(f"{args.out}: {summary['pieces_before']} -> {summary['pieces_after']} pieces, "
-          f"{len(texts)} texts, {differing} tokenised differently")
+    print(
+        f"{args.out}: {summary['pieces_before']} -> {summary['pieces_after']} pieces, "
+        f"{len(texts)} texts, {differing} tokenised differently"
+    )
     return 1 if differing else 0
 
 
