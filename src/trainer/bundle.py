@@ -20,14 +20,18 @@ PREPROCESS = "preprocess.json"
 
 BUNDLE_FILES = {
     FP32_MODEL: "fp32 ONNX graph, dynamic batch and sequence axes (+ model.onnx.data when >= 1 GB)",
+    "model.onnx.data": "the fp32 weights, when the model is >= 1 GB (protobuf's 2 GB limit)",
     "model.int8.onnx": "int8 graph (dynamic or static quantisation), when quantization.mode is dynamic/static",
+    "model.int8.onnx.data": "the int8 weights, when the fp32 model is >= 1 GB",
     "model.fp16.onnx": "fp16 graph for GPU serving, when quantization.mode=fp16",
+    "model.fp16.onnx.data": "the fp16 weights, when the fp32 model is >= 1 GB",
     "tokenizer.json": "the tokenizer (Hugging Face `tokenizers` format) + tokenizer_config.json",
     PREPROCESS: "text normaliser settings, max length and which inputs the graph takes",
     "labels.json": "label map: task, names in output order, positive label (also in the ONNX metadata)",
     "thresholds.json": "decision thresholds tuned on validation (binary/multi-label; null for multiclass)",
     "calibration.json": "temperature T: probabilities are softmax/sigmoid(logits / T)",
     "metrics.json": "fp32 and quantised metrics on the gate split, per language, and both gate reports",
+    "smoke.json": "example texts with their expected outputs and batch-1 latency, re-checked by trainer.pull",
     MANIFEST: "sha256 of every other file, source, data digest, versions, opset, contract",
     "README.md": "this description",
 }

@@ -223,7 +223,7 @@ def _track(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSetti
     """One MLflow run: params, metrics, the folder as artifacts; a child of the model's run when known."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from trainer.export_publish import _find_run_by_folder
+    from trainer.export_publish import find_run_by_folder
     from trainer.tracking.mlflow_tracker import MlflowSettings, connect, experiment_id
     from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
 
@@ -232,7 +232,7 @@ def _track(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSetti
     client = connect(mlflow_settings)
     model_run = ref.run_id
     if model_run is None and ref.kind == "run_folder":
-        model_run = _find_run_by_folder(client, Path(ref.uri).resolve())
+        model_run = find_run_by_folder(client, Path(ref.uri).resolve())
     tags = {"entry_point": "trainer.evaluate", "model_ref": ref.uri, "model_kind": ref.kind,
             "eval_dataset": spec.name, "eval_split": settings.split, "data_digest": data_digest,
             "label_mapping": json.dumps(settings.label_mapping, ensure_ascii=False),

@@ -31,12 +31,17 @@ class PublishSettings:
     alias: str | None = None
 
 
-def _find_run_by_folder(client: Any, run_dir: Path) -> str | None:
+def find_run_by_folder(client: Any, run_dir: Path) -> str | None:
     """The training run that logged ``run_dir`` (the MLflow tracker tags runs with ``run_dir``)."""
+    from mlflow.exceptions import MlflowException
+
     experiments = [e.experiment_id for e in client.search_experiments()]
-    if not experiments:
+    if not experiments or "'" in str(run_dir):  # a quote cannot be escaped in a filter string
         return None
-    runs = client.search_runs(experiments, filter_string=f"tags.run_dir = '{run_dir}'", max_results=1)
+    try:
+        runs = client.search_runs(experiments, filter_string=f"tags.run_dir = '{run_dir}'", max_results=1)
+    except MlflowException:
+        return None
     return runs[0].info.run_id if runs else None
 
 
@@ -49,9 +54,10 @@ def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettin
     if not settings.uri:
         raise ValueError("tracking.uri is required to publish an export (or run with tracking=none)")
     client = MlflowClient(settings.uri)
-    source_run = source.run_id or (_find_run_by_folder(client, source.run_dir)
+    source_run = source.run_id or (find_run_by_folder(client, source.run_dir)
                                    if source.kind == "run_folder" else None)
-    all_tags = {"entry_point": "trainer.export", "source": source.uri, **tags}
+    all_tags = {"entry_point": "trainer.export", "source": source.uri, **tags,
+                **({"source_run_id": source_run} if source_run else {})}
     if source_run is not None:
         run_id, created = source_run, False
         for key, value in all_tags.items():
@@ -59,12 +65,11 @@ def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettin
     else:
         experiment = client.get_experiment_by_name(settings.experiment_name)
         exp_id = experiment.experiment_id if experiment else client.create_experiment(settings.experiment_name)
-        run = client.create_run(exp_id, run_name=f"export-{bundle.name}",
-                                tags={**all_tags, "source_run_id": source_run or ""})
+        run = client.create_run(exp_id, run_name=f"export-{bundle.name}", tags=all_tags)
         run_id, created = run.info.run_id, True
     client.log_artifacts(run_id, str(bundle), ARTIFACT_PATH)
-    for key, value in metrics.items():
-        client.log_metric(run_id, f"export/{key}", float(value))
+    for name, number in metrics.items():
+        client.log_metric(run_id, f"export/{name}", float(number))
     if created:
         client.set_terminated(run_id, "FINISHED")
     artifact_uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}"
@@ -76,8 +81,8 @@ def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettin
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = client.create_model_version(name, artifact_uri, run_id=run_id, tags={
-            **all_tags, "format": "onnx-bundle", "source_run_id": source_run or ""})
+        version = client.create_model_version(name, artifact_uri, run_id=run_id,
+                                              tags={**all_tags, "format": "onnx-bundle"})
         if settings.alias:
             client.set_registered_model_alias(name, settings.alias, version.version)
         out["registered"] = {"name": name, "version": str(version.version), "alias": settings.alias}

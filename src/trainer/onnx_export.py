@@ -1,15 +1,22 @@
 """A transformers sequence classifier to one ONNX graph: logits out, dynamic batch and sequence axes.
 
-We use the ``torch.export``-based exporter (``dynamo=True``, the default since torch 2.9). The legacy
-TorchScript exporter traces one concrete input, and transformers' attention-mask helpers branch on
-values (for instance, "this mask is all ones, skip it"), so a trace can silently drop padding
-handling; ``torch.export`` captures the graph symbolically. The parity gate checks the result either way.
+Two exporters (``exporter=``):
+
+- ``torchscript`` (``dynamo=False``): traces eager attention into the MatMul/Softmax pattern that
+  onnxruntime's transformer optimiser fuses into one ``Attention`` op, which dynamic quantisation
+  turns into ``QAttention``. That fusion is what makes int8 fast on CPU (docs/benchmarks.md).
+  A trace records one concrete input, so the example batch has padding (the mask path is traced)
+  and the parity gate checks a padded batch and a single row.
+- ``dynamo`` (``torch.export``, torch's default): captures the graph symbolically, no tracing
+  pitfalls, but onnxruntime's optimiser does not fuse its attention pattern, so int8 gains less.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +31,7 @@ log = logging.getLogger(__name__)
 # protobuf cannot hold more than 2 GB, and XLM-R-large alone is 2.2 GB in fp32.
 DEFAULT_EXTERNAL_DATA_MIN_BYTES = 1 << 30
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+EXPORTERS = ("torchscript", "dynamo")
 
 
 class LogitsOnly(nn.Module):
@@ -46,6 +54,7 @@ class OnnxExportInfo:
     input_names: list[str]
     external_data: bool
     weight_bytes: int
+    exporter: str
 
 
 def weight_bytes(model: nn.Module) -> int:
@@ -64,28 +73,59 @@ def example_inputs(input_names: list[str], vocab_size: int, pad_id: int) -> dict
 
 
 def export_onnx(model: PreTrainedModel, input_names: list[str], path: Path, opset: int,
-                external_data_min_bytes: int = DEFAULT_EXTERNAL_DATA_MIN_BYTES) -> OnnxExportInfo:
+                external_data_min_bytes: int = DEFAULT_EXTERNAL_DATA_MIN_BYTES,
+                exporter: str = "torchscript") -> OnnxExportInfo:
     """Write ``model`` to ``path`` (fp32, eval mode) and return what the bundle manifest needs."""
     unknown = sorted(set(input_names) - set(INPUT_NAMES))
     if unknown or "input_ids" not in input_names or "attention_mask" not in input_names:
         raise ValueError(f"tokenizer model_input_names {input_names}: export supports {list(INPUT_NAMES)} "
                          f"and needs input_ids and attention_mask")
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter={exporter!r} is not one of {list(EXPORTERS)}")
+    if exporter == "dynamo" and opset < 18:
+        raise ValueError(f"opset={opset}: exporter=dynamo writes opset 18 or later")
     model = model.float().eval()
+    # The wrapper is a module too: export restores *its* training flag onto the model afterwards.
+    wrapper = LogitsOnly(model).eval()
     size = weight_bytes(model)
     external = size >= external_data_min_bytes
     example = example_inputs(input_names, model.config.vocab_size, model.config.pad_token_id or 0)
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    with torch.inference_mode(False), torch.no_grad():
-        program = torch.onnx.export(
-            LogitsOnly(model), (), kwargs=example, input_names=input_names, output_names=["logits"],
-            dynamic_shapes={name: {0: batch, 1: sequence} for name in input_names},
-            opset_version=opset, dynamo=True, external_data=external, verbose=False)
-    if program is None:  # only the legacy exporter returns None
-        raise RuntimeError("torch.onnx.export returned no program")
     path.parent.mkdir(parents=True, exist_ok=True)
-    program.save(str(path), external_data=external)
-    log.info("exported %s (%.1f MB of weights%s)", path, size / 1e6, ", external data" if external else "")
-    return OnnxExportInfo(path, opset, list(input_names), external, size)
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch.export notes that both inputs share the "batch"/"sequence" symbols, which we intend.
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        if exporter == "dynamo":
+            batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+            program = torch.onnx.export(
+                wrapper, (), kwargs=example, input_names=input_names, output_names=["logits"],
+                dynamic_shapes={name: {0: batch, 1: sequence} for name in input_names},
+                opset_version=opset, dynamo=True, external_data=external, verbose=False)
+            if program is None:
+                raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
+            program.save(str(path), external_data=external)
+        else:
+            _export_torchscript(wrapper, example, path, opset, external)
+    log.info("exported %s with %s (%.1f MB of weights%s)", path, exporter, size / 1e6,
+             ", external data" if external else "")
+    return OnnxExportInfo(path, opset, list(input_names), external, size, exporter)
+
+
+def _export_torchscript(wrapper: nn.Module, example: dict[str, torch.Tensor], path: Path, opset: int,
+                        external: bool) -> None:
+    axes = {name: {0: "batch", 1: "sequence"} for name in example} | {"logits": {0: "batch"}}
+    args = tuple(example.values())
+    if not external:
+        torch.onnx.export(wrapper, args, str(path), dynamo=False, input_names=list(example),
+                          output_names=["logits"], dynamic_axes=axes, opset_version=opset)
+        return
+    # The TorchScript exporter writes one file per tensor for big models: export into a scratch
+    # folder, then save once with every tensor in a single model.onnx.data beside the graph.
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        raw = Path(scratch) / "model.onnx"
+        torch.onnx.export(wrapper, args, str(raw), dynamo=False, input_names=list(example),
+                          output_names=["logits"], dynamic_axes=axes, opset_version=opset)
+        onnx.save(onnx.load(str(raw)), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=f"{path.name}.data")
 
 
 def write_metadata(path: Path, properties: dict[str, str]) -> None:

@@ -152,8 +152,9 @@ def scores_from_logits(logits: np.ndarray, task: str, temperature: float = 1.0) 
 def decide(probs: np.ndarray, label_map: LabelMap, thresholds: Sequence[float] | None) -> np.ndarray:
     """The rule of :func:`trainer.metrics.predict_labels`, in numpy: 0/1 per label or a class index."""
     if label_map.task == "multilabel":
-        t = np.asarray(thresholds if thresholds is not None else [0.5] * label_map.num_labels, dtype=np.float32)
-        return (probs >= t).astype(np.int64)
+        per_label = np.asarray(thresholds if thresholds is not None else [0.5] * label_map.num_labels,
+                               dtype=np.float32)
+        return (probs >= per_label).astype(np.int64)
     if label_map.task == "binary":
         pos = label_map.positive_index
         if pos is None:
@@ -164,7 +165,7 @@ def decide(probs: np.ndarray, label_map: LabelMap, thresholds: Sequence[float] |
 
 
 def _jsonl_rows(path: str, text_field: str) -> Iterable[dict[str, Any]]:
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # closed in finally (not stdin)
     try:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
