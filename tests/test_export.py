@@ -29,10 +29,6 @@ from trainer.quantize import QuantizeSettings, excluded_nodes, module_path, quan
 
 from .conftest import PROJECT_ROOT, require_demo_data, tiny_overrides
 
-if "mlflow_server" not in dir(sys.modules.get("tests.conftest")):
-    # tests/conftest.py does not register the shared server fixture (yet): import it here.
-    from .mlflow_server import mlflow_server  # noqa: F401
-
 LABELS = ["incitement", "not_extremist", "propaganda", "recruitment"]
 LANGS = {"ar", "en", "id", "ms", "my", "th", "tl"}
 BUNDLE_FILES = {"README.md", "manifest.json", "model.onnx", "model.int8.onnx", "tokenizer.json",
