@@ -23,7 +23,7 @@ import hydra
 from omegaconf import DictConfig
 
 from trainer.config import to_container
-from trainer.data.spec import ConfigError, _build
+from trainer.data.spec import ConfigError, build_dataclass
 from trainer.evidence import EvidenceError, RunEvidence, download_evidence, shared_test_set
 from trainer.stats import bootstrap_intervals, check_metric, decision_metric, holm, mcnemar, paired_bootstrap
 
@@ -233,7 +233,7 @@ def _log_report(client: Any, experiment_name: str, result: dict[str, Any], files
 
 
 def _stats_settings(values: dict[str, Any]) -> StatsSettings:
-    return _build(StatsSettings, dict(values), "stats")
+    return build_dataclass(StatsSettings, dict(values), "stats")
 
 
 @hydra.main(config_path="../../configs", config_name="compare", version_base="1.3")
@@ -244,7 +244,7 @@ def main(cfg: DictConfig) -> None:
 
     c = to_container(cfg)
     check_reachable(c["tracking"]["uri"])
-    run_compare(uri=c["tracking"]["uri"], selection=_build(Selection, dict(c["select"]), "select"),
+    run_compare(uri=c["tracking"]["uri"], selection=build_dataclass(Selection, dict(c["select"]), "select"),
                 baseline=c["baseline"], split=c["split"], metrics=list(c["metrics"] or []),
                 stats=_stats_settings(c["stats"]),
                 out_dir=Path(c["out_dir"]) if c["out_dir"] else Path(HydraConfig.get().runtime.output_dir),

@@ -49,9 +49,9 @@ class GateSettings:
 
 
 def gate_settings_from_dict(values: dict[str, Any]) -> GateSettings:
-    from trainer.data.spec import _build  # the house helper that names unknown keys
+    from trainer.data.spec import build_dataclass  # names unknown keys
 
-    return _build(GateSettings, dict(values), "gates")
+    return build_dataclass(GateSettings, dict(values), "gates")
 
 
 def check_parity(torch_model: torch.nn.Module, predictor: BundlePredictor, texts: Sequence[str],

@@ -30,7 +30,7 @@ import yaml
 from trainer.bundle import MANIFEST, PREPROCESS, read_manifest
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig
-from trainer.data.spec import _build
+from trainer.data.spec import build_dataclass
 from trainer.export_source import SourceError, resolve_source
 from trainer.registry import BUNDLE_FORMAT_TAG, RegistryError, model_version
 
@@ -99,7 +99,7 @@ def resolve_model(ref: str, download_dir: Path, tracking_uri: str | None = None)
     metrics = run_dir / "metrics.json"
     main = (_json(metrics).get("main_metric") if metrics.is_file() else None) or config["module"]["main_metric"]
     return ModelRef(source.kind, ref, source.name, LabelMap.load(run_dir / "labels.json"), thresholds, temperature,
-                    _build(NormalizerConfig, dict(config["data"].get("normalizer") or {}), "data.normalizer"),
+                    build_dataclass(NormalizerConfig, dict(config["data"].get("normalizer") or {}), "data.normalizer"),
                     int(config["model"]["max_length"]), main, model_dir=source.model_dir, run_id=source.run_id,
                     version=version, train_data=config["data"])
 
@@ -113,7 +113,7 @@ def _from_bundle(folder: Path, ref: str, kind: Literal["bundle", "registered_mod
     return ModelRef(
         kind, ref, folder.name, LabelMap.load(folder / "labels.json"), _json(folder / "thresholds.json")["thresholds"],
         float(_json(calibration).get("temperature", 1.0)) if calibration.is_file() else 1.0,
-        _build(NormalizerConfig, dict(pre["normalizer"]), f"{folder / PREPROCESS}:normalizer"), int(pre["max_length"]),
+        build_dataclass(NormalizerConfig, dict(pre["normalizer"]), f"{folder / PREPROCESS}:normalizer"), int(pre["max_length"]),
         _json(metrics).get("main_metric") if metrics.is_file() else None, bundle_dir=folder,
         run_id=run_id or (manifest.get("source") or {}).get("run_id"), version=version)
 

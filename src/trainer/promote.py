@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 
 from trainer.compare import StatsSettings, compare_pair
 from trainer.config import to_container
-from trainer.data.spec import ConfigError, _build
+from trainer.data.spec import ConfigError, build_dataclass
 from trainer.evidence import download_evidence
 from trainer.registry import (
     RegistryError,
@@ -159,7 +159,7 @@ def main(cfg: DictConfig) -> None:
     c = to_container(cfg)
     check_reachable(c["tracking"]["uri"])
     decision = run_promote(c["tracking"]["uri"], str(c["candidate"]), str(c["against"]),
-                           _build(PromoteRules, dict(c["rules"]), "rules"), c["split"],
+                           build_dataclass(PromoteRules, dict(c["rules"]), "rules"), c["split"],
                            bool(c["allow_first_champion"]), bool(c["dry_run"]))
     cand, champ = decision["candidate"], decision["champion"] or {}
     print(f"{decision['decision'].upper()}: {cand['name']} version {cand['version']} "

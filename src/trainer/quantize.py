@@ -67,14 +67,14 @@ class QuantizeSettings:
 
 
 def quantize_settings_from_dict(values: dict[str, Any]) -> QuantizeSettings:
-    from trainer.data.spec import _build  # the house helper that names unknown keys
+    from trainer.data.spec import build_dataclass  # names unknown keys
 
     values = dict(values)
     for key in ("nodes_to_exclude", "modules_to_exclude"):
         values[key] = list(values.get(key) or [])
     if values.get("op_types_to_quantize") is not None:
         values["op_types_to_quantize"] = list(values["op_types_to_quantize"])
-    settings = _build(QuantizeSettings, values, "quantization")
+    settings = build_dataclass(QuantizeSettings, values, "quantization")
     settings.validate()
     return settings
 

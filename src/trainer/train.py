@@ -73,10 +73,11 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
         print(data.report.format(), flush=True)
 
     tracker = make_tracker(to_container(cfg.tracking), is_rank_zero)
+    git = git_state()  # one `git` subprocess pair, not one per tag
     tracker.start(config=to_container(cfg), run_dir=run_dir, resume_ckpt=cfg.ckpt_path, tags={
         "entry_point": "trainer.train", "model": model_spec.name, "model_source": model_spec.source,
         "dataset": spec.name, "task": spec.task, "languages": ",".join(data.languages),
-        "git_commit": str(git_state()["commit"]), "git_dirty": str(git_state()["dirty"])})
+        "git_commit": str(git["commit"]), "git_dirty": str(git["dirty"])})
     try:
         result = _fit_and_save(cfg, run_dir, started, spec, model_spec, data, tracker)
     except BaseException:

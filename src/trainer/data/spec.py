@@ -86,7 +86,7 @@ class DataSpec:
             if isinstance(entry, str | Path):
                 out.append(FileSource(str(entry)))
             elif isinstance(entry, dict):
-                out.append(_build(FileSource, dict(entry), where))
+                out.append(build_dataclass(FileSource, dict(entry), where))
             else:
                 raise ConfigError(f"{where} must be a path or a {{path, language}} mapping, got {entry!r}")
         if not out:
@@ -131,7 +131,7 @@ class DataSpec:
             raise ConfigError(f"data.max_samples has unknown split(s) {sorted(unknown)}")
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+def build_dataclass(cls: type, values: dict[str, Any], prefix: str) -> Any:
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(names))
     if unknown:
@@ -141,9 +141,9 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
         if key == "split" and isinstance(value, dict):
             if "ratios" in value:
                 value = {**value, "ratios": tuple(value["ratios"])}
-            value = _build(SplitConfig, value, f"{prefix}.split")
+            value = build_dataclass(SplitConfig, value, f"{prefix}.split")
         elif key == "normalizer" and isinstance(value, dict):
-            value = _build(NormalizerConfig, value, f"{prefix}.normalizer")
+            value = build_dataclass(NormalizerConfig, value, f"{prefix}.normalizer")
         elif key == "label_columns" and value is not None:
             value = tuple(value)
         elif key in ("label_names", "files", "max_samples") and value is not None:
@@ -157,7 +157,7 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
 
 def data_spec_from_dict(values: dict[str, Any], prefix: str = "data") -> DataSpec:
     """Build and validate a :class:`DataSpec` from a plain dict (e.g. ``OmegaConf.to_container``)."""
-    spec = _build(DataSpec, dict(values), prefix)
+    spec = build_dataclass(DataSpec, dict(values), prefix)
     if spec.task not in ("binary", "multiclass", "multilabel"):
         raise ConfigError(f"{prefix}.task must be binary, multiclass or multilabel, got {spec.task!r}")
     spec.validate()

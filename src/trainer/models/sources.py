@@ -142,6 +142,6 @@ def freeze(model: PreTrainedModel, embeddings: bool, layers: int) -> None:
 
 
 def model_spec_from_dict(values: dict[str, Any]) -> ModelSpec:
-    from trainer.data.spec import _build
+    from trainer.data.spec import build_dataclass
 
-    return _build(ModelSpec, dict(values), "model")
+    return build_dataclass(ModelSpec, dict(values), "model")
