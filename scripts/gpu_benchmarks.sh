@@ -8,8 +8,8 @@
 # It trims the vocabulary to the pieces the three datasets use (trainer.models.vocab_trim: 250k -> ~30k,
 # token ids on these corpora unchanged, verified) and stores the weights in fp16 + xz, so model, data and
 # wheels travel in ~35 MB (run: carry=[".devcarry/device"]). .devcarry/ is git-ignored: the data is never committed.
-# `run` restores fp32 weights, trains 13 jobs at once (HS1 folds 0-4 at two learning rates, id_multilabel,
-# mlma, mlma_binary), stops fitting in time (trainer.max_time) and kills what still runs at DEADLINE_S
+# `run` restores fp32 weights, trains a job set at once (JOBSET=round1: HS1 folds 0-4 at two learning rates,
+# id_multilabel, mlma, mlma_binary; JOBSET=round2: see below), stops fitting in time (trainer.max_time) and kills what still runs at DEADLINE_S
 # (default 470 s after the start), summarises the HS1 folds with trainer.kfold and writes OUT/results.tgz
 # (run folders without weights) + logs.
 # CPU smoke test of `run` (a few jobs, tiny model): PYTHON=.venv/bin/python MODEL_OVERRIDES=model=tiny TRAINER=cpu \
@@ -73,18 +73,32 @@ s = load_file('/tmp/me5/fp16.safetensors'); save_file({k: v.float() if v.is_floa
 
     # fused=false: the fused AdamW (the CUDA default in recent torch) refuses Lightning's gradient clipping.
     local common="$model_overrides trainer=${TRAINER:-gpu} model.freeze_embeddings=false tracking=none ++module.optimizer.fused=false \
-trainer.enable_progress_bar=false callbacks.save_last=false callbacks.early_stopping_patience=3 \
+trainer.enable_progress_bar=false callbacks.save_last=false callbacks.early_stopping_patience=${PATIENCE:-3} \
 trainer.max_epochs=${MAX_EPOCHS:-8} ${DEVICE_OVERRIDES:-}"
-    declare -A jobs=(
-        [id_multilabel]="experiment=id_multilabel_me5 module.optimizer.lr=1e-4"
-        [mlma]="experiment=mlma_me5 module.optimizer.lr=1e-4"
-        [mlma_binary]="experiment=mlma_binary_me5 module.optimizer.lr=1e-4"
-    )
-    for lr in 5e-5 1e-4; do
+    declare -A jobs
+    case "${JOBSET:-round1}" in
+    round1)  # docs/results.md, first GPU session: HS1 at two learning rates, the other datasets at 1e-4
+        jobs=([id_multilabel]="experiment=id_multilabel_me5 module.optimizer.lr=1e-4"
+              [mlma]="experiment=mlma_me5 module.optimizer.lr=1e-4"
+              [mlma_binary]="experiment=mlma_binary_me5 module.optimizer.lr=1e-4")
+        for lr in 5e-5 1e-4; do
+            for k in 0 1 2 3 4; do
+                jobs[hs1_lr${lr}_fold$k]="experiment=id_hs1_me5_gpu data.split.fold=$k module.optimizer.lr=$lr"
+            done
+        done ;;
+    round2)  # second session: lower rates and count-based loss weights for the multi-label sets, longer HS1
+        jobs=([mlma_lr2e-5]="experiment=mlma_me5 module.optimizer.lr=2e-5"
+              [mlma_lr3e-5]="experiment=mlma_me5 module.optimizer.lr=3e-5"
+              [mlma_lr3e-5_sqrtpw]="experiment=mlma_me5 module.optimizer.lr=3e-5 module.pos_weight=sqrt_balanced"
+              [mlma_binary_lr3e-5]="experiment=mlma_binary_me5 module.optimizer.lr=3e-5 module.main_metric=macro_f1"
+              [mlma_binary_lr3e-5_sqrtcw]="experiment=mlma_binary_me5 module.optimizer.lr=3e-5 module.main_metric=macro_f1 module.class_weights=sqrt_balanced"
+              [id_multilabel_lr5e-5]="experiment=id_multilabel_me5 module.optimizer.lr=5e-5"
+              [id_multilabel_lr5e-5_sqrtpw]="experiment=id_multilabel_me5 module.optimizer.lr=5e-5 module.pos_weight=sqrt_balanced")
         for k in 0 1 2 3 4; do
-            jobs[hs1_lr${lr}_fold$k]="experiment=id_hs1_me5_gpu data.split.fold=$k module.optimizer.lr=$lr"
-        done
-    done
+            jobs[hs1_lr5e-5_long_fold$k]="experiment=id_hs1_me5_gpu data.split.fold=$k module.optimizer.lr=5e-5"
+        done ;;
+    *) echo "unknown JOBSET=$JOBSET (round1 | round2)" >&2; return 2 ;;
+    esac
     local left=$((deadline - (SECONDS - start)))
     # Fitting stops gracefully at max_time (the best epoch so far is tested): ~2 min stay for imports, test, save.
     local fit_s=$((left - 120))
@@ -96,11 +110,11 @@ trainer.max_epochs=${MAX_EPOCHS:-8} ${DEVICE_OVERRIDES:-}"
     done
     wait
     echo "training done after $((SECONDS - start)) s"
-    for lr in 5e-5 1e-4; do
-        local done_runs; done_runs=$(ls -d "$runs"/hs1_lr${lr}_fold*/ 2>/dev/null | while read -r d; do
+    for group in lr5e-5 lr1e-4 lr5e-5_long; do
+        local done_runs; done_runs=$(ls -d "$runs"/hs1_${group}_fold*/ 2>/dev/null | while read -r d; do
             [ -f "$d/metrics.json" ] && printf '%s,' "${d%/}"; done)
         [ -n "$done_runs" ] && $py -m trainer.kfold experiment=id_hs1_me5_gpu tracking=none "from_runs=[${done_runs%,}]" \
-            "hydra.run.dir=$runs/hs1_lr${lr}_summary" 2>&1 | tail -3
+            "hydra.run.dir=$runs/hs1_${group}_summary" 2>&1 | tail -3
     done
     tail -n 3 "$runs"/*.log > "$out/job_tails.txt"
     tar -C "$runs" --exclude='*/model' --exclude='*/checkpoints' --exclude='*.ckpt' -czf "$out/results.tgz" .

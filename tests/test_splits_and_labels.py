@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from trainer.data import data_spec_from_dict, prepare_data
-from trainer.data.labels import LabelMap, build_label_map
+from trainer.data.labels import LabelMap, build_label_map, loss_weights_from_counts
 from trainer.data.splits import kfold_split, ratio_split
 
 from .conftest import write_csv
@@ -42,6 +42,21 @@ def test_label_map_is_sorted_and_positive_label_explicit() -> None:
     assert LabelMap.from_dict(binary.to_dict()) == binary
     with pytest.raises(ValueError, match="positive_label"):
         build_label_map("binary", ["x", "y"], "z")
+
+
+def test_loss_weights_from_training_counts() -> None:
+    single = LabelMap("multiclass", ("a", "b", "c"))
+    # 6 a, 3 b, 1 c: n / (k * n_c)
+    labels = [0] * 6 + [1] * 3 + [2]
+    assert loss_weights_from_counts(single, labels, "balanced", "module.class_weights") == pytest.approx(
+        [10 / 18, 10 / 9, 10 / 3])
+    assert loss_weights_from_counts(single, labels, "sqrt_balanced", "module.class_weights") == pytest.approx(
+        [(10 / 18) ** 0.5, (10 / 9) ** 0.5, (10 / 3) ** 0.5], rel=1e-5)
+    multi = LabelMap("multilabel", ("x", "y", "z"))
+    rows = [[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]]  # x: 3 pos / 1 neg, y: 1 / 3, z: never positive
+    assert loss_weights_from_counts(multi, rows, "balanced", "module.pos_weight") == pytest.approx([1 / 3, 3.0, 1.0])
+    with pytest.raises(ValueError, match=r"module.pos_weight='inverse'.*balanced"):
+        loss_weights_from_counts(multi, rows, "inverse", "module.pos_weight")
 
 
 def test_single_file_ratio_split_and_delimited_multilabel(tmp_path: Path) -> None:

@@ -27,14 +27,15 @@ def _files(run_dir: Path) -> set[str]:
     return {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize(("data", "labels", "main"), [
-    ("demo", ["incitement", "not_extremist", "propaganda", "recruitment"], "macro_f1"),
-    ("demo_binary", ["extremist", "not_extremist"], "f1"),
-    ("demo_multilabel", ["incitement", "propaganda", "recruitment"], "macro_f1"),
+@pytest.mark.parametrize(("data", "labels", "main", "weights"), [
+    ("demo", ["incitement", "not_extremist", "propaganda", "recruitment"], "macro_f1", "class_weights=balanced"),
+    ("demo_binary", ["extremist", "not_extremist"], "f1", None),
+    ("demo_multilabel", ["incitement", "propaganda", "recruitment"], "macro_f1", "pos_weight=sqrt_balanced"),
 ])
-def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], main: str) -> None:
+def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], main: str, weights: str | None) -> None:
     require_demo_data()
-    cfg = compose("train", tiny_overrides(tmp_path, f"data={data}", f"module.main_metric={main}"))
+    extra = [f"module.{weights}"] if weights else []
+    cfg = compose("train", tiny_overrides(tmp_path, f"data={data}", f"module.main_metric={main}", *extra))
     result = run_train(cfg, tmp_path / "run")
     assert result is not None
     run = result.run_dir
@@ -50,6 +51,14 @@ def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], ma
         assert metrics[split]["main_metric"] == main
         assert set(metrics[split]["per_language"]) == {"ar", "en", "id", "ms", "my", "th", "tl"}
         assert set(metrics[split]["per_class"]) == set(labels)
+    # Loss weights named by mode are computed from the training counts and recorded.
+    used = {k: v for k, v in metrics["loss_weights"].items() if v is not None}
+    if weights is None:
+        assert used == {}
+    else:
+        key = weights.split("=")[0]
+        assert list(used) == [key] and len(used[key]) == len(labels) and min(used[key]) > 0
+        assert max(used[key]) > min(used[key])  # the demo labels are not perfectly balanced
     thresholds = json.loads((run / "thresholds.json").read_text())["thresholds"]
     assert (thresholds is None) == (data == "demo")
     if data == "demo_multilabel":

@@ -33,7 +33,7 @@ def write_predictions(path: Path, ids: Sequence[str], langs: Sequence[str], targ
         writer.writerow(["id", "lang", "gold", "pred", *[f"score:{n}" for n in label_map.names]])
         for i, ident in enumerate(ids):
             writer.writerow([ident, langs[i], _names(targets[i], label_map), _names(preds[i], label_map),
-                             *[f"{p:.6f}" for p in probs[i].tolist()]])
+                             *[f"{p:.9g}" for p in probs[i].tolist()]])  # .9g: float32 round-trips exactly
 
 
 @dataclass

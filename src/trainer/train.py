@@ -22,6 +22,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from trainer.calibration import calibrate, probabilities
 from trainer.config import to_container
 from trainer.data import data_spec_from_dict, prepare_data
+from trainer.data.labels import loss_weights_from_counts
 from trainer.data.tokenized import make_collator, make_loader, tokenize_cached
 from trainer.instantiate import safe_instantiate
 from trainer.metrics import compute_metrics, tune_thresholds
@@ -102,13 +103,21 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
     test_loader = make_loader(tokenized.splits["test"], collator, cfg.loader.eval_batch_size, shuffle=False)
 
     m = cfg.module
+    train_labels = [e.label for e in data.splits["train"]]
+    class_weights, pos_weight = to_container(m.class_weights), to_container(m.pos_weight)
+    if isinstance(class_weights, str):
+        class_weights = loss_weights_from_counts(data.label_map, train_labels, class_weights, "module.class_weights")
+    if isinstance(pos_weight, str):
+        pos_weight = loss_weights_from_counts(data.label_map, train_labels, pos_weight, "module.pos_weight")
+    if class_weights is not None or pos_weight is not None:
+        log.info("loss weights: class_weights=%s pos_weight=%s", class_weights, pos_weight)
     module = ClassifierModule(
         loaded.model, data.label_map, tokenized.languages,
         optimizer=safe_instantiate(m.optimizer, "module.optimizer"),
         scheduler=safe_instantiate(m.scheduler, "module.scheduler"),
         warmup_ratio=m.warmup_ratio, weight_decay=m.weight_decay,
-        class_weights=to_container(m.class_weights), label_smoothing=m.label_smoothing,
-        pos_weight=to_container(m.pos_weight), main_metric=m.main_metric,
+        class_weights=class_weights, label_smoothing=m.label_smoothing,
+        pos_weight=pos_weight, main_metric=m.main_metric,
     )
 
     monitor = f"val/{m.main_metric}"
@@ -145,9 +154,10 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
         "best_epoch_score": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
         "validation": compute_metrics(val_probs, val_y, val_langs, data.label_map, thresholds, m.main_metric),
         "test": compute_metrics(test_probs, test_y, test_langs, data.label_map, thresholds, m.main_metric),
-        "baseline_test": _majority_baseline([e.label for e in data.splits["train"]], tuple(test_probs.shape),
+        "baseline_test": _majority_baseline(train_labels, tuple(test_probs.shape),
                                             test_y, test_langs, data.label_map, m.main_metric),
         "calibration": calibration,
+        "loss_weights": {"class_weights": class_weights, "pos_weight": pos_weight},
         "val_history": module.val_history,
     }
 
