@@ -97,7 +97,14 @@ trainer.max_epochs=${MAX_EPOCHS:-8} ${DEVICE_OVERRIDES:-}"
         for k in 0 1 2 3 4; do
             jobs[hs1_lr5e-5_long_fold$k]="experiment=id_hs1_me5_gpu data.split.fold=$k module.optimizer.lr=5e-5"
         done ;;
-    *) echo "unknown JOBSET=$JOBSET (round1 | round2)" >&2; return 2 ;;
+    round3)  # third: seed check of the id_multilabel gain, full vs square-root balancing, MLMA rates
+        jobs=([id_multilabel_lr5e-5_sqrtpw_seed2]="experiment=id_multilabel_me5 module.optimizer.lr=5e-5 module.pos_weight=sqrt_balanced seed=2"
+              [id_multilabel_lr5e-5_balpw]="experiment=id_multilabel_me5 module.optimizer.lr=5e-5 module.pos_weight=balanced"
+              [mlma_lr2e-5_sqrtpw]="experiment=mlma_me5 module.optimizer.lr=2e-5 module.pos_weight=sqrt_balanced"
+              [mlma_lr2e-5_balpw]="experiment=mlma_me5 module.optimizer.lr=2e-5 module.pos_weight=balanced"
+              [mlma_lr5e-5_sqrtpw]="experiment=mlma_me5 module.optimizer.lr=5e-5 module.pos_weight=sqrt_balanced"
+              [mlma_binary_lr3e-5_balcw]="experiment=mlma_binary_me5 module.optimizer.lr=3e-5 module.main_metric=macro_f1 module.class_weights=balanced") ;;
+    *) echo "unknown JOBSET=$JOBSET (round1 | round2 | round3)" >&2; return 2 ;;
     esac
     local left=$((deadline - (SECONDS - start)))
     # Fitting stops gracefully at max_time (the best epoch so far is tested): ~2 min stay for imports, test, save.
