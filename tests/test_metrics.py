@@ -36,6 +36,23 @@ def test_binary_threshold_tuning_separates_validation() -> None:
     assert compute_metrics(probs, y, ["id"] * 6, BIN, None, main_metric="f1")["overall"]["f1"] == 0.0
 
 
+def test_binary_threshold_objective_follows_the_main_metric() -> None:
+    # 6 positives, 3 negatives; ranking P P P P N N P P N. Positive-class F1 is best when only the last
+    # negative is called negative (top 8: 12/14); macro-F1 prefers the cut under the top four (0.775 vs 0.679).
+    pos = torch.tensor([0.95, 0.90, 0.85, 0.80, 0.70, 0.65, 0.60, 0.55, 0.10])
+    probs = torch.stack([pos, 1 - pos], dim=1)
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 0, 0, 1])  # index 0 = hs (positive)
+    (t_f1,) = tune_thresholds(probs, y, BIN, objective="f1")
+    (t_macro,) = tune_thresholds(probs, y, BIN, objective="macro_f1")
+    assert 0.10 < t_f1 < 0.55 and 0.70 < t_macro < 0.80
+    langs = ["id"] * 9
+    at_f1 = compute_metrics(probs, y, langs, BIN, [t_f1], main_metric="macro_f1")["overall"]
+    at_macro = compute_metrics(probs, y, langs, BIN, [t_macro], main_metric="macro_f1")["overall"]
+    assert at_f1["f1"] > at_macro["f1"] and at_macro["macro_f1"] > at_f1["macro_f1"]
+    (t_acc,) = tune_thresholds(probs, y, BIN, objective="accuracy")
+    assert compute_metrics(probs, y, langs, BIN, [t_acc])["overall"]["accuracy"] == pytest.approx(7 / 9)
+
+
 def test_multilabel_thresholds_per_label() -> None:
     probs = torch.tensor([[0.9, 0.2], [0.8, 0.3], [0.1, 0.15], [0.2, 0.1]])
     y = torch.tensor([[1, 1], [1, 1], [0, 0], [0, 0]]).float()

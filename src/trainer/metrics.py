@@ -32,11 +32,16 @@ def predict_labels(probs: torch.Tensor, label_map: LabelMap, thresholds: Sequenc
     return probs.argmax(dim=-1)
 
 
-def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: LabelMap) -> list[float] | None:
-    """F1-maximising decision thresholds on validation data (None for multiclass).
+def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: LabelMap,
+                    objective: str = "f1") -> list[float] | None:
+    """Decision thresholds that maximise ``objective`` on validation data (None for multiclass).
 
+    Binary: ``f1`` is the positive class's F1; ``macro_f1`` (the mean F1 of both classes), ``micro_f1`` and
+    ``accuracy`` score both classes, so a majority-heavy set is not tuned towards "always positive".
+    Ranking metrics (``auroc``, ``average_precision``) do not depend on a threshold and tune F1.
+    Multi-label: one threshold per label, maximising that label's F1 (macro-F1 is their mean).
     Candidates are the midpoints between sorted distinct scores (at most 512 quantiles), so the chosen
-    threshold separates validation examples instead of sitting on one of them.
+    threshold separates validation examples instead of sitting on one of them; ties go to the one nearest 0.5.
     """
     if label_map.task == "multiclass":
         return None
@@ -45,6 +50,7 @@ def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: Label
         columns = [(probs[:, pos], torch.eq(targets, pos).long())]
     else:
         columns = [(probs[:, k], targets[:, k].long()) for k in range(label_map.num_labels)]
+    both_classes = label_map.task == "binary" and objective in ("macro_f1", "micro_f1", "accuracy")
     out = []
     for scores, truth in columns:
         if truth.sum() == 0 or truth.sum() == len(truth):
@@ -56,9 +62,15 @@ def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: Label
         cands = torch.cat([(distinct[:-1] + distinct[1:]) / 2, torch.tensor([0.5])])
         best, best_t = -1.0, 0.5
         for t in cands.tolist():
-            f1 = tmf.binary_f1_score((scores >= t).long(), truth).item()
-            if f1 > best + 1e-12 or (abs(f1 - best) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
-                best, best_t = f1, t
+            pred = (scores >= t).long()
+            if not both_classes:
+                score = tmf.binary_f1_score(pred, truth).item()
+            elif objective == "macro_f1":
+                score = tmf.multiclass_f1_score(pred, truth, num_classes=2, average="macro").item()
+            else:  # micro-F1 of a single-label task is accuracy
+                score = torch.eq(pred, truth).float().mean().item()
+            if score > best + 1e-12 or (abs(score - best) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
+                best, best_t = score, t
         out.append(float(best_t))
     return out
 

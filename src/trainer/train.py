@@ -145,7 +145,7 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
     temperature = float(calibration["temperature"])  # type: ignore[arg-type]
     val_probs = probabilities(val_logits, task == "multilabel", temperature)
     test_probs = probabilities(test_logits, task == "multilabel", temperature)
-    thresholds = tune_thresholds(val_probs, val_y, data.label_map)
+    thresholds = tune_thresholds(val_probs, val_y, data.label_map, objective=m.main_metric)
     val_langs = [langs[i] for i in val_l.tolist()]
     test_langs = [langs[i] for i in test_l.tolist()]
     metrics = {
