@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from trainer.config import compose
@@ -115,3 +116,38 @@ def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Pat
     assert epochs == [1]
     info = json.loads((tmp_path / "d" / "run_info.json").read_text())
     assert info["epochs_run"] == 2
+
+
+def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
+    """A 2-epoch run that dies after epoch 0, resumed from last.ckpt, ends with the uninterrupted run's weights."""
+    require_demo_data()
+    from trainer.resume import EpochSeed
+
+    overrides = tiny_overrides(tmp_path, "trainer.max_epochs=2", "model.freeze_embeddings=false")
+    straight = run_train(compose("train", overrides), tmp_path / "straight")
+    assert straight is not None
+
+    original = EpochSeed.on_train_epoch_start
+
+    def crash_at_epoch_1(self, trainer, pl_module) -> None:  # the injected failure, not the subject
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated preemption")
+        original(self, trainer, pl_module)
+
+    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", crash_at_epoch_1)
+    with pytest.raises(RuntimeError, match="simulated preemption"):
+        run_train(compose("train", overrides), tmp_path / "crashed")
+    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", original)
+
+    ckpt = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
+    resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
+    assert resumed is not None
+    assert resumed.metrics["val_history"] == straight.metrics["val_history"][1:]
+    weights = {p: torch.load(tmp_path / p / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+               for p in ("straight", "resumed")}
+    assert weights["straight"].keys() == weights["resumed"].keys()
+    changed = 0
+    for name, value in weights["straight"].items():
+        assert torch.equal(value, weights["resumed"][name]), name
+        changed += 1
+    assert changed > 10

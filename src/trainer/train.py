@@ -29,6 +29,7 @@ from trainer.metrics import compute_metrics, tune_thresholds
 from trainer.models.sources import load_classifier, model_spec_from_dict
 from trainer.module import ClassifierModule, predict_logits
 from trainer.predictions import write_predictions
+from trainer.resume import EpochSeed
 from trainer.run_folder import git_state, run_info, write_json, write_readme, write_yaml
 from trainer.tracking import make_tracker
 
@@ -122,8 +123,13 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
 
     monitor = f"val/{m.main_metric}"
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
-                                 save_top_k=1, save_last=cfg.callbacks.save_last, auto_insert_metric_name=False)
-    callbacks: list[pl.Callback] = [checkpoint, *tracker.callbacks()]
+                                 save_top_k=1, auto_insert_metric_name=False)
+    callbacks: list[pl.Callback] = [checkpoint, EpochSeed(cfg.seed), *tracker.callbacks()]
+    if cfg.callbacks.save_last:
+        # Its own callback: Lightning >= 2.6's save_last only writes when the monitored metric improved,
+        # so after a flat epoch last.ckpt would be stale and a resume would repeat epochs.
+        callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None,
+                                         save_top_k=1, enable_version_counter=False))
     if cfg.callbacks.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=cfg.callbacks.early_stopping_patience))
     trainer = pl.Trainer(**to_container(cfg.trainer), callbacks=callbacks, logger=tracker.lightning_logger() or False,

@@ -24,6 +24,7 @@ from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
 from trainer.data.spec import SPLITS
+from trainer.resume import EpochShuffleSampler
 
 TOKENIZE_VERSION = "1"
 _DONE = "COMPLETE"
@@ -104,7 +105,10 @@ def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | 
 def make_loader(ds: datasets.Dataset, collator: DataCollatorWithPadding, batch_size: int, shuffle: bool,
                 num_workers: int = 0, seed: int = 0) -> DataLoader:
     model_columns = [c for c in ds.column_names if c != "id"]
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(ds.with_format(columns=model_columns), batch_size=batch_size, shuffle=shuffle,
-                      collate_fn=collator, num_workers=num_workers, generator=generator,
-                      persistent_workers=num_workers > 0)
+    data = ds.with_format(columns=model_columns)
+    # Epoch e's order depends on (seed, e) only, so a resumed run sees the batches of an uninterrupted one.
+    sampler = EpochShuffleSampler(data, seed) if shuffle else None
+    # Its own generator: creating an iterator then never draws from the global RNG that dropout uses.
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collator,
+                      num_workers=num_workers, persistent_workers=num_workers > 0,
+                      generator=torch.Generator().manual_seed(seed))
