@@ -23,11 +23,10 @@ def retune(run_dir: Path, objective: str) -> dict:
     val = read_predictions(run_dir / "predictions/validation.csv", label_map)
     test = read_predictions(run_dir / "predictions/test.csv", label_map)
     thresholds = tune_thresholds(val.probs, val.targets, label_map, objective=objective)
-    metric = objective if objective in MAIN_METRICS else "macro_f1"
     return {
         "run_dir": str(run_dir), "objective": objective, "thresholds": thresholds,
-        "validation": compute_metrics(val.probs, val.targets, val.langs, label_map, thresholds, metric),
-        "test": compute_metrics(test.probs, test.targets, test.langs, label_map, thresholds, metric),
+        "validation": compute_metrics(val.probs, val.targets, val.langs, label_map, thresholds, objective),
+        "test": compute_metrics(test.probs, test.targets, test.langs, label_map, thresholds, objective),
     }
 
 

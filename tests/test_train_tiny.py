@@ -146,8 +146,6 @@ def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
     weights = {p: torch.load(tmp_path / p / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
                for p in ("straight", "resumed")}
     assert weights["straight"].keys() == weights["resumed"].keys()
-    changed = 0
     for name, value in weights["straight"].items():
         assert torch.equal(value, weights["resumed"][name]), name
-        changed += 1
-    assert changed > 10
+    assert len(weights["straight"]) > 10

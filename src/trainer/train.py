@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from trainer.calibration import calibrate, probabilities
 from trainer.config import to_container
 from trainer.data import data_spec_from_dict, prepare_data
-from trainer.data.labels import loss_weights_from_counts
+from trainer.data.labels import resolve_loss_weights
 from trainer.data.tokenized import make_collator, make_loader, tokenize_cached
 from trainer.instantiate import safe_instantiate
 from trainer.metrics import compute_metrics, tune_thresholds
@@ -105,11 +105,9 @@ def _fit_and_save(cfg: DictConfig, run_dir: Path, started: datetime, spec: Any, 
 
     m = cfg.module
     train_labels = [e.label for e in data.splits["train"]]
-    class_weights, pos_weight = to_container(m.class_weights), to_container(m.pos_weight)
-    if isinstance(class_weights, str):
-        class_weights = loss_weights_from_counts(data.label_map, train_labels, class_weights, "module.class_weights")
-    if isinstance(pos_weight, str):
-        pos_weight = loss_weights_from_counts(data.label_map, train_labels, pos_weight, "module.pos_weight")
+    class_weights = resolve_loss_weights(to_container(m.class_weights), data.label_map, train_labels,
+                                         "module.class_weights")
+    pos_weight = resolve_loss_weights(to_container(m.pos_weight), data.label_map, train_labels, "module.pos_weight")
     if class_weights is not None or pos_weight is not None:
         log.info("loss weights: class_weights=%s pos_weight=%s", class_weights, pos_weight)
     module = ClassifierModule(

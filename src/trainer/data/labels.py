@@ -81,6 +81,13 @@ def build_label_map(task: str, train_values: list[Any], positive_label: str | No
 LOSS_WEIGHT_MODES = ("balanced", "sqrt_balanced")
 
 
+def resolve_loss_weights(value: Any, label_map: LabelMap, train_labels: list[Any], key: str) -> list[float] | None:
+    """A config's loss weights as given (a list, or None), or computed from the training counts when named."""
+    if isinstance(value, str):
+        return loss_weights_from_counts(label_map, train_labels, value, key)
+    return value
+
+
 def loss_weights_from_counts(label_map: LabelMap, train_labels: list[Any], mode: str, key: str) -> list[float]:
     """Per-label loss weights computed from the training split (``module.class_weights`` / ``module.pos_weight``).
 
