@@ -189,6 +189,26 @@ def test_registered_model_predicts_raw_text_like_the_run(tracked: SimpleNamespac
     assert frame.iloc[0]["label"] == out.iloc[0]["label"]
 
 
+def test_export_and_compare_read_what_the_tracker_logged(tracked: SimpleNamespace) -> None:
+    """The weights travel once, inside the pyfunc model: export finds them there, compare reads their size."""
+    from trainer.evidence import download_evidence
+    from trainer.export_source import resolve_source
+
+    local_weights = sorted((tracked.run_dir / "model").glob("*.safetensors"))
+    assert local_weights
+    source = resolve_source(tracked.run_id, tracked.download / "export_source", tracked.server.uri)
+    assert source.kind == "mlflow_run" and source.run_id == tracked.run_id
+    assert (source.model_dir / "config.json").is_file()
+    for path in local_weights:  # the very weights of the run's best model
+        assert (source.model_dir / path.name).read_bytes() == path.read_bytes()
+    assert (source.run_dir / "labels.json").read_bytes() == (tracked.run_dir / "labels.json").read_bytes()
+    size_mb = sum(p.stat().st_size for p in local_weights) / 1e6
+    assert tracked.run.data.metrics["model_mb"] == pytest.approx(size_mb)
+    evidence = download_evidence(tracked.client, tracked.run_id, "test", tracked.download / "evidence",
+                                 tracked.server.uri)
+    assert evidence.costs["model_mb"] == pytest.approx(size_mb)
+
+
 def test_resume_continues_the_same_run_in_the_embedded_store(shared_cache: Path, tmp_path: Path) -> None:
     """Embedded sqlite store (the default kind): artifacts beside the database; resume keeps the run id."""
     require_demo_data()

@@ -145,8 +145,12 @@ def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking
         except Exception as err:  # noqa: BLE001 - a missing optional file is reported by the reader below
             if path.startswith("predictions/"):
                 raise EvidenceError(f"run {run_id}: cannot download {path} ({err})") from None
+    # The tracker records the weights' size as a metric (the weights live in the pyfunc model);
+    # runs logged by hand may carry the transformers folder as a ``model_hf/`` artifact instead.
     model_bytes = None
-    if "model_hf" in present:
+    if run.data.metrics.get("model_mb"):
+        model_bytes = 1e6 * float(run.data.metrics["model_mb"])
+    elif "model_hf" in present:
         model_bytes = float(sum(a.file_size or 0 for a in client.list_artifacts(run_id, "model_hf")
                                 if a.path.endswith(".safetensors")))
     name = run.info.run_name or run_id

@@ -1,11 +1,11 @@
 """What ``source=`` names: a run folder, an MLflow run id (or ``runs:/<id>``), or ``models:/name@alias``.
 
-An MLflow source is downloaded into a local folder shaped like a run folder. We assume the tracked run
-holds the run folder's files at its artifact root (``config.yaml``, ``labels.json``,
-``thresholds.json``, optionally ``metrics.json``, ``calibration.json``, ``data_digest.json``,
-``run_info.json``) and the transformers model folder under ``model_hf/``. Runs logged before
-``model_hf/`` existed still work: the run's ``model_uri`` tag points at its pyfunc model, whose
-``artifacts/`` hold the same transformers folder (the one with a ``config.json``).
+An MLflow source is downloaded into a local folder shaped like a run folder. The tracked run holds the
+run folder's files at its artifact root (``config.yaml``, ``labels.json``, ``thresholds.json``,
+optionally ``metrics.json``, ``calibration.json``, ``data_digest.json``, ``run_info.json``). The weights:
+the MLflow tracker logs them once, inside the pyfunc model that the run's ``model_uri`` tag points at,
+whose ``artifacts/`` hold the transformers folder (the one with a ``config.json``). A run logged by hand
+may instead carry that folder as a ``model_hf/`` artifact, which is then used.
 mlflow is imported only for MLflow sources.
 """
 
