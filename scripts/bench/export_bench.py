@@ -16,6 +16,7 @@ texts sampled with a fixed seed, so their token lengths are the data's. Writes
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -61,6 +62,15 @@ def _export(run: Path, overrides: list[str]) -> Path:
     print("$", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
     return out
+
+
+def demo_texts() -> list[str]:
+    """Every demo text (train, validation, test), in file order: the benchmarks' inputs."""
+    texts = []
+    for split in ("train", "validation", "test"):
+        with (ROOT / "data/demo" / f"{split}.csv").open(encoding="utf-8", newline="") as fh:
+            texts += [row["text"] for row in csv.DictReader(fh)]
+    return texts
 
 
 def _batches(rows: int, batch: int, n: int, seed: int) -> list[list[int]]:
@@ -123,8 +133,6 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for configs/export.yaml")
     args = parser.parse_args()
 
-    import csv
-
     import onnxruntime as ort
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -140,11 +148,7 @@ def main() -> None:
     # Inputs: the demo texts (all splits), normalised and tokenised exactly as the bundle serves them.
     int8 = BundlePredictor(bundle, "int8", threads=args.threads)
     fp32 = BundlePredictor(bundle, "fp32", threads=args.threads)
-    texts = []
-    for split in ("train", "validation", "test"):
-        with (ROOT / "data/demo" / f"{split}.csv").open(encoding="utf-8", newline="") as fh:
-            texts += [row["text"] for row in csv.DictReader(fh)]
-    ids = int8.encode(texts)
+    ids = int8.encode(demo_texts())
     lengths = np.array([len(x) for x in ids])
     picks = _batches(len(ids), args.batch_size, args.batches, seed=0)
     feeds = [int8.feeds([ids[i] for i in batch]) for batch in picks]

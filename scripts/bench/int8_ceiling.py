@@ -22,7 +22,6 @@ is on record too. Writes ``docs/bench/int8_ceiling_<date>.json`` and prints a ma
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -37,7 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_bench import _batches, _cpu_model  # noqa: E402  (sibling script, not a package)
+from export_bench import _batches, _cpu_model, demo_texts  # noqa: E402  (sibling script, not a package)
 
 GEMM_OPS = {"int8 onnx": ("DynamicQuantizeMatMul", "QAttention"), "fp32 onnx": ("MatMul", "FusedMatMul", "Attention")}
 
@@ -74,11 +73,7 @@ def main() -> None:
     load_before = os.getloadavg()
     bundle, run = args.bundle.resolve(), args.run.resolve()
     predictor = BundlePredictor(bundle, "int8", threads=args.threads)
-    texts = []
-    for split in ("train", "validation", "test"):
-        with (ROOT / "data/demo" / f"{split}.csv").open(encoding="utf-8", newline="") as fh:
-            texts += [row["text"] for row in csv.DictReader(fh)]
-    ids = predictor.encode(texts)
+    ids = predictor.encode(demo_texts())
     feeds = [predictor.feeds([ids[i] for i in batch])
              for batch in _batches(len(ids), args.batch_size, args.batches, seed=0)]  # export_bench's batches
     rows = sum(len(f["input_ids"]) for f in feeds)
