@@ -43,6 +43,20 @@ def _cpu_model() -> str:
         return platform.processor() or "unknown"
 
 
+INT8_FLAGS = ("avx2", "avx512_vnni", "avx_vnni", "amx_int8", "i8mm", "asimddp")
+
+
+def int8_cpu_flags() -> list[str]:
+    """The CPU features that decide how fast int8 dot products are (x86 VNNI/AMX, ARM dot product/i8mm)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    found = re.findall(r"^(?:flags|Features)\s*:\s*(.*)$", text, re.M)
+    flags = set(found[0].split()) if found else set()
+    return [f for f in INT8_FLAGS if f in flags]
+
+
 def _newest_demo_run() -> Path:
     runs = sorted((ROOT / "outputs/train/runs").glob("*me5_small*demo*"), key=lambda p: p.stat().st_mtime)
     runs = [r for r in runs if (r / "model/config.json").is_file() and (r / "labels.json").is_file()]
@@ -174,7 +188,8 @@ def main() -> None:
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "run": str(run), "bundle": str(bundle),
         "command": " ".join(["python scripts/bench/export_bench.py", *sys.argv[1:]]),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
+        "machine": {"cpu": _cpu_model(), "int8_flags": int8_cpu_flags(), "cores": os.cpu_count(),
+                    "threads": args.threads,
                     "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "platform": platform.platform()},
         "versions": {k: manifest["versions"].get(k) for k in ("torch", "onnxruntime", "onnx", "transformers")},
         "export": {k: manifest.get(k) for k in ("exporter", "opset")} | {"quantization": {
@@ -201,7 +216,8 @@ def main() -> None:
 def markdown(r: dict[str, Any], json_path: Path) -> str:
     m, q, t = r["machine"], r["export"]["quantization"], r["inputs"]["token_length"]
     lines = [SECTION, "",
-             f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, {m['threads']} threads for "
+             f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, int8-relevant CPU flags: "
+             f"{', '.join(m.get('int8_flags') or ['none'])}; {m['threads']} threads for "
              f"every engine), load average {m['load_avg_before'][0]:.1f} before / {m['load_avg_after'][0]:.1f} "
              f"after; torch {r['versions']['torch']}, onnxruntime {r['versions']['onnxruntime']}. "
              f"Raw numbers: `{json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}`.", "",

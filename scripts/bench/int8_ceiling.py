@@ -36,7 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_bench import _batches, _cpu_model, demo_texts  # noqa: E402  (sibling script, not a package)
+from export_bench import _batches, _cpu_model, demo_texts, int8_cpu_flags  # noqa: E402  (sibling script, not a package)
 
 GEMM_OPS = {"int8 onnx": ("DynamicQuantizeMatMul", "QAttention"), "fp32 onnx": ("MatMul", "FusedMatMul", "Attention")}
 
@@ -128,7 +128,8 @@ def main() -> None:
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "run": str(run), "bundle": str(bundle),
         "command": " ".join(["python scripts/bench/int8_ceiling.py", *sys.argv[1:]]),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
+        "machine": {"cpu": _cpu_model(), "int8_flags": int8_cpu_flags(), "cores": os.cpu_count(),
+                    "threads": args.threads,
                     "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
         "inputs": {"rows_per_pass": rows, "padded_width_per_batch": [int(f["input_ids"].shape[1]) for f in feeds],
@@ -149,7 +150,8 @@ def main() -> None:
 def markdown(r: dict[str, Any], path: Path) -> str:
     m, w, k = r["machine"], r["wall_ms_per_pass"], r["kernel_ms_per_pass_by_op"]
     rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    lines = [f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, {m['threads']} threads), load "
+    lines = [f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, int8-relevant CPU flags: "
+             f"{', '.join(m.get('int8_flags') or ['none'])}; {m['threads']} threads), load "
              f"average {m['load_avg_before'][0]:.1f} before / {m['load_avg_after'][0]:.1f} after; torch "
              f"{r['versions']['torch']}, onnxruntime {r['versions']['onnxruntime']}. One pass = "
              f"{r['inputs']['rows_per_pass']} demo rows in batches of 32 (padded widths "
