@@ -21,6 +21,7 @@ import torch
 from trainer.data.labels import LabelMap
 from trainer.metrics import compute_metrics, predict_labels
 from trainer.predictions import read_predictions
+from trainer.run_folder import MODEL_MB_METRIC, model_weight_bytes
 from trainer.stats import Decisions
 
 RUN_FILES = ("labels.json", "thresholds.json", "data_digest.json", "metrics.json", "run_info.json",
@@ -76,7 +77,7 @@ def _costs(folder: Path, model_bytes: float | None) -> dict[str, float | None]:
     epochs = info.get("epochs_run")
     files = manifest.get("files") or {}
     if model_bytes is None and (folder / "model").is_dir():
-        model_bytes = float(sum(p.stat().st_size for p in (folder / "model").glob("*.safetensors")))
+        model_bytes = float(model_weight_bytes(folder))
     if model_bytes is None and "model.onnx" in files:
         model_bytes = float(files["model.onnx"]["bytes"] + (files.get("model.onnx.data") or {}).get("bytes", 0))
     int8 = files.get("model.int8.onnx")
@@ -148,8 +149,8 @@ def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking
     # The tracker records the weights' size as a metric (the weights live in the pyfunc model);
     # runs logged by hand may carry the transformers folder as a ``model_hf/`` artifact instead.
     model_bytes = None
-    if run.data.metrics.get("model_mb"):
-        model_bytes = 1e6 * float(run.data.metrics["model_mb"])
+    if run.data.metrics.get(MODEL_MB_METRIC):
+        model_bytes = 1e6 * float(run.data.metrics[MODEL_MB_METRIC])
     elif "model_hf" in present:
         model_bytes = float(sum(a.file_size or 0 for a in client.list_artifacts(run_id, "model_hf")
                                 if a.path.endswith(".safetensors")))

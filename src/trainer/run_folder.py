@@ -58,6 +58,16 @@ def run_info(entry_point: str, started: datetime, extra: dict[str, Any]) -> dict
     }
 
 
+# Run metric (MLflow): the best model's weight size. The tracker logs the weights only inside the pyfunc
+# model, so comparisons of tracked runs read their size from this metric.
+MODEL_MB_METRIC = "model_mb"
+
+
+def model_weight_bytes(run_dir: Path) -> int:
+    """Bytes of the best model's weights (``model/*.safetensors``); 0 when the folder has none."""
+    return sum(p.stat().st_size for p in (run_dir / "model").glob("*.safetensors"))
+
+
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 

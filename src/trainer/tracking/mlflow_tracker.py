@@ -40,9 +40,9 @@ from trainer.figures import (
     reliability_figure,
 )
 from trainer.metrics import compute_metrics, flatten_metrics, predict_labels
-from trainer.run_folder import versions, write_json, write_yaml
+from trainer.run_folder import MODEL_MB_METRIC, model_weight_bytes, versions, write_json, write_yaml
 from trainer.tracking.lightning_hooks import MlflowMetricsLogger, MlflowRunCallback, run_id_in_checkpoint
-from trainer.tracking.model_logging import MODEL_MB_METRIC, log_pyfunc_model
+from trainer.tracking.model_logging import log_pyfunc_model
 from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
 from trainer.tracking.sweep import PARENT_RUN_ENV  # set by the multirun callback: jobs become child runs
 
@@ -302,7 +302,7 @@ class MlflowTracker:
         if metrics.get("best_epoch_score") is not None:
             summary["best_epoch_score"] = metrics["best_epoch_score"]
         # The weights travel inside the pyfunc model, not as run artifacts: record their size for comparisons.
-        weights = sum(p.stat().st_size for p in (run_dir / "model").glob("*.safetensors"))
+        weights = model_weight_bytes(run_dir)
         if weights:
             summary[MODEL_MB_METRIC] = weights / 1e6
         # calibration/temperature, calibration/ece_before/test, calibration/ece_after/test, ...

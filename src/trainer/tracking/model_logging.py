@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "model"
-# Run metric: size of the best model's weights (safetensors), which live inside the pyfunc model.
-MODEL_MB_METRIC = "model_mb"
 # Neutral example inputs: the real data is sensitive and must not be copied into every model.
 EXAMPLE_TEXTS = ["an example post to classify", "another example post @USER HTTPURL"]
 # What the pyfunc imports when it is served; pinned to this environment so it loads the same way.
