@@ -123,8 +123,9 @@ def synthetic_run(template: Path, dest: Path, accuracy: dict[str, float], seed: 
 
 def log_run_folder(client: Any, experiment_id: str, run_dir: Path, tags: dict[str, str],
                    bundle: Path | None = None, model: bool = False) -> str:
-    """Log a run folder as the MLflow tracker does: its files at the root, ``predictions/``, optionally
-    ``model_hf/`` (weights) and an export bundle under ``export/``. Returns the run id."""
+    """Log a run folder as the MLflow tracker does (its files at the root, ``predictions/``), optionally
+    with the weights as ``model_hf/`` (the by-hand layout; the tracker puts them in its pyfunc model) and
+    an export bundle under ``export/``. Returns the run id."""
     run = client.create_run(experiment_id, tags={"run_dir": str(run_dir), **tags})
     run_id = run.info.run_id
     for path in sorted(run_dir.iterdir()):

@@ -28,6 +28,7 @@ from trainer.predict import decide, scores_from_logits
 from trainer.quantize import QuantizeSettings, excluded_nodes, module_path, quantize_settings_from_dict
 
 from .conftest import PROJECT_ROOT, require_demo_data, tiny_overrides
+from .eval_support import log_run_folder
 
 LABELS = ["incitement", "not_extremist", "propaganda", "recruitment"]
 LANGS = {"ar", "en", "id", "ms", "my", "th", "tl"}
@@ -280,24 +281,20 @@ def test_parity_gate_fails_on_a_corrupted_weight(trained: Path, tmp_path: Path, 
 # -- integration: MLflow sources and publication (real server) ------------------------------------------
 @pytest.fixture(scope="module")
 def tracked_source(trained: Path, mlflow_server: Any) -> SimpleNamespace:
-    """The tiny run logged the way the MLflow tracker logs runs: run-folder files + ``model_hf/``."""
+    """The tiny run logged by hand: run-folder files + ``model_hf/`` (the tracker's own layout: test_tracking_mlflow)."""
     from mlflow.tracking import MlflowClient
 
     server = mlflow_server
 
     client = MlflowClient(server.uri)
     exp = client.create_experiment(f"export-src-{uuid.uuid4().hex[:8]}")
-    run = client.create_run(exp, tags={"run_dir": str(trained)})
-    for path in sorted(trained.iterdir()):
-        if path.is_file():
-            client.log_artifact(run.info.run_id, str(path))
-    client.log_artifacts(run.info.run_id, str(trained / "model"), "model_hf")
-    client.set_terminated(run.info.run_id, "FINISHED")
+    run_id = log_run_folder(client, exp, trained, tags={}, model=True)
     source_model = f"src-{uuid.uuid4().hex[:8]}"
     client.create_registered_model(source_model)
-    version = client.create_model_version(source_model, f"{run.info.artifact_uri}/model_hf", run_id=run.info.run_id)
+    artifact_uri = client.get_run(run_id).info.artifact_uri
+    version = client.create_model_version(source_model, f"{artifact_uri}/model_hf", run_id=run_id)
     client.set_registered_model_alias(source_model, "champion", version.version)
-    return SimpleNamespace(client=client, uri=server.uri, run_id=run.info.run_id, source_model=source_model)
+    return SimpleNamespace(client=client, uri=server.uri, run_id=run_id, source_model=source_model)
 
 
 @pytest.mark.integration
