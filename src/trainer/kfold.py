@@ -250,8 +250,7 @@ def run_kfold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         write_json(path, summary)
     finally:
         parent.finish(summary, path if summary is not None else None)
-    if summary is None:  # unreachable: an exception above propagates; kept for the type checker
-        return {}
+    assert summary is not None  # set in the try block, or its exception propagated
     main = summary["main_metric"]
     stats = summary["mean_std"]["test"][main]
     scores = ", ".join(f"{f[f'test_{main}']:.4f}" for f in summary["per_fold"])
