@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_bench import _batches, _cpu_model, demo_texts, int8_cpu_flags  # noqa: E402  (sibling script, not a package)
+from export_bench import _batches, _cpu_model, _throughput, demo_texts, int8_cpu_flags  # noqa: E402  (sibling script, not a package)
 
 GEMM_OPS = {"int8 onnx": ("DynamicQuantizeMatMul", "QAttention"), "fp32 onnx": ("MatMul", "FusedMatMul", "Attention")}
 
@@ -93,27 +92,18 @@ def main() -> None:
     files = {"int8 onnx": "model.int8.onnx", "fp32 onnx": "model.onnx"}
     plain = {name: session(file, None) for name, file in files.items()}
 
-    def torch_pass() -> None:
+    def torch_run(f: dict[str, np.ndarray]) -> Any:
         with torch.inference_mode():
-            for f in feeds:
-                model(**{k: torch.from_numpy(v) for k, v in f.items()})
+            return model(**{k: torch.from_numpy(v) for k, v in f.items()}).logits
 
     def onnx_pass(s: ort.InferenceSession) -> None:
         for f in feeds:
             s.run(["logits"], f)
 
-    # Wall time: unprofiled sessions, interleaved with torch, rotating who goes first.
-    engines = {"fp32 torch": torch_pass} | {name: (lambda s=s: onnx_pass(s)) for name, s in plain.items()}
-    for fn in engines.values():  # warm-up
-        fn()
-    seconds: dict[str, list[float]] = {name: [] for name in engines}
-    names = list(engines)
-    for r in range(args.passes):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            engines[name]()
-            seconds[name].append(time.perf_counter() - start)
-    wall_ms = {name: 1000 * float(np.median(v)) for name, v in seconds.items()}
+    # Wall time: unprofiled sessions, interleaved with torch exactly as the export benchmark times them.
+    engines = {"fp32 torch": torch_run} | {name: (lambda f, s=s: s.run(["logits"], f)) for name, s in plain.items()}
+    throughput = _throughput(engines, feeds, args.passes)
+    wall_ms = {name: 1000 * rows / v["rows_per_s"] for name, v in throughput.items()}
     # Kernel times: the same passes again in profiled sessions (profiling adds its own overhead to wall time).
     kernels = {}
     for name, file in files.items():
