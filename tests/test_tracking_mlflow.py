@@ -171,7 +171,9 @@ def test_registered_model_predicts_raw_text_like_the_run(tracked: SimpleNamespac
     version = tracked.client.get_model_version_by_alias(tracked.model_name, "candidate")
     assert version.run_id == tracked.run_id
     assert version.tags["dataset"] == "demo" and version.tags["main_metric"] == "macro_f1"
-    model = mlflow.pyfunc.load_model(f"models:/{tracked.model_name}@candidate")
+    # dst_path: without it mlflow downloads into a tempfile.mkdtemp() that nothing deletes (79 MB a session).
+    (dst := tracked.download / "pyfunc").mkdir(parents=True)
+    model = mlflow.pyfunc.load_model(f"models:/{tracked.model_name}@candidate", dst_path=str(dst))
     assert model.metadata.signature is not None and model.metadata.get_input_schema() is not None
 
     with (tracked.run_dir / "predictions" / "test.csv").open(encoding="utf-8", newline="") as fh:
