@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +22,28 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 SHARED_DATASETS = Path(os.environ.get("SEAGUARD_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets"))
+
+# Measured with `make test` on 2026-11-28: the suite's tmp folders peak at 2.7 GB (tiny runs keep the real
+# 250k-piece vocabulary). Stop 9's CI died of ENOSPC mid-run; the header makes such a failure explain itself.
+SUITE_PEAK_GB = 2.7
+
+
+def _disk_line() -> tuple[str, bool]:
+    where = Path(os.environ.get("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir()))
+    free_gb = shutil.disk_usage(where).free / 1e9
+    low = free_gb < 1.5 * SUITE_PEAK_GB
+    return f"disk: {free_gb:.1f} GB free under {where} (the suite peaks at ~{SUITE_PEAK_GB} GB)", low
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _disk_line()[0]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    line, low = _disk_line()
+    if low:  # printed even under -q, which hides the header
+        print(f"WARNING {line}: expect 'No space left on device'", file=sys.stderr)
+
 
 DEMO_COLUMNS = ["id", "text", "lang", "label", "extremist", "propaganda", "recruitment", "incitement", "kind"]
 
