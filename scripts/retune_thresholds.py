@@ -24,7 +24,9 @@ def retune(run_dir: Path, objective: str) -> dict:
     test = read_predictions(run_dir / "predictions/test.csv", label_map)
     thresholds = tune_thresholds(val.probs, val.targets, label_map, objective=objective)
     return {
-        "run_dir": str(run_dir), "objective": objective, "thresholds": thresholds,
+        "run_dir": str(run_dir),
+        "objective": objective,
+        "thresholds": thresholds,
         "validation": compute_metrics(val.probs, val.targets, val.langs, label_map, thresholds, objective),
         "test": compute_metrics(test.probs, test.targets, test.langs, label_map, thresholds, objective),
     }
@@ -40,11 +42,14 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     overall = result["test"]["overall"]
-    print(f"thresholds {result['thresholds']}  test " + "  ".join(
-        f"{k}={v:.4f}" for k, v in overall.items() if isinstance(v, float)))
+    print(
+        f"thresholds {result['thresholds']}  test "
+        + "  ".join(f"{k}={v:.4f}" for k, v in overall.items() if isinstance(v, float))
+    )
     for lang, values in result["test"]["per_language"].items():
-        print(f"  {lang} n={values['n']}  " + "  ".join(
-            f"{k}={v:.4f}" for k, v in values.items() if isinstance(v, float)))
+        print(
+            f"  {lang} n={values['n']}  " + "  ".join(f"{k}={v:.4f}" for k, v in values.items() if isinstance(v, float))
+        )
 
 
 if __name__ == "__main__":

@@ -69,8 +69,15 @@ def csv_writer(tmp_path: Path) -> Callable[..., Path]:
 
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """Hydra overrides for a seconds-long run of the tiny model on the bundled demo data."""
-    return ["experiment=demo_tiny", "tracking=none", f"paths.cache_dir={tmp_path / 'cache'}",
-            "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "+data.max_samples.train=160", *extra]
+    return [
+        "experiment=demo_tiny",
+        "tracking=none",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "trainer.enable_progress_bar=false",
+        "trainer.max_epochs=1",
+        "+data.max_samples.train=160",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,12 @@ from .conftest import DEMO_DIR, tiny_overrides
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 # data/demo label -> the relabelled export's label; data/demo column -> its column.
-RELABEL = {"not_extremist": "neutral", "propaganda": "propaganda", "recruitment": "recruiting",
-           "incitement": "incitement_to_violence"}
+RELABEL = {
+    "not_extremist": "neutral",
+    "propaganda": "propaganda",
+    "recruitment": "recruiting",
+    "incitement": "incitement_to_violence",
+}
 RECOLUMN = {"id": "post_id", "text": "content", "lang": "language", "label": "category"}
 
 
@@ -71,8 +75,14 @@ def shared_bundle(base: Path, run_dir: Path) -> Path:
     from trainer.gates import GateSettings
     from trainer.quantize import QuantizeSettings
 
-    run_export(source=str(run_dir), output_root=base / "eval_shared" / "outputs", out_dir=bundle,
-               quant=QuantizeSettings(), gates=GateSettings(), publish=PublishSettings())
+    run_export(
+        source=str(run_dir),
+        output_root=base / "eval_shared" / "outputs",
+        out_dir=bundle,
+        quant=QuantizeSettings(),
+        gates=GateSettings(),
+        publish=PublishSettings(),
+    )
     ensure_smoke(bundle)
     return bundle
 
@@ -90,8 +100,9 @@ def ensure_smoke(bundle: Path) -> None:
     write_manifest(bundle, {k: v for k, v in manifest.items() if k not in ("format", "files")})
 
 
-def synthetic_run(template: Path, dest: Path, accuracy: dict[str, float], seed: int,
-                  wrong_langs: tuple[str, ...] = ()) -> Path:
+def synthetic_run(
+    template: Path, dest: Path, accuracy: dict[str, float], seed: int, wrong_langs: tuple[str, ...] = ()
+) -> Path:
     """A copy of ``template`` (no weights) whose test predictions are right with the given rate per
     language (``"*"`` for the rest), and always wrong in ``wrong_langs``."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -111,8 +122,15 @@ def synthetic_run(template: Path, dest: Path, accuracy: dict[str, float], seed: 
         pred = gold if u < rate else (gold + offset) % len(labels)
         scores = np.full(len(labels), 0.1 / (len(labels) - 1))
         scores[pred] = 0.9
-        out.append({"id": row["id"], "lang": row["lang"], "gold": row["gold"], "pred": labels[pred],
-                    **{f"score:{n}": f"{s:.6f}" for n, s in zip(labels, scores, strict=True)}})
+        out.append(
+            {
+                "id": row["id"],
+                "lang": row["lang"],
+                "gold": row["gold"],
+                "pred": labels[pred],
+                **{f"score:{n}": f"{s:.6f}" for n, s in zip(labels, scores, strict=True)},
+            }
+        )
     (dest / "predictions").mkdir(exist_ok=True)
     with (dest / "predictions" / "test.csv").open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(out[0]))
@@ -121,8 +139,14 @@ def synthetic_run(template: Path, dest: Path, accuracy: dict[str, float], seed: 
     return dest
 
 
-def log_run_folder(client: Any, experiment_id: str, run_dir: Path, tags: dict[str, str],
-                   bundle: Path | None = None, model: bool = False) -> str:
+def log_run_folder(
+    client: Any,
+    experiment_id: str,
+    run_dir: Path,
+    tags: dict[str, str],
+    bundle: Path | None = None,
+    model: bool = False,
+) -> str:
     """Log a run folder as the MLflow tracker does (its files at the root, ``predictions/``), optionally
     with the weights as ``model_hf/`` (the by-hand layout; the tracker puts them in its pyfunc model) and
     an export bundle under ``export/``. Returns the run id."""

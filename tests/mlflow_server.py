@@ -64,14 +64,27 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     artifacts = root / "artifacts"
     log_file = root / "server.log"
     mlflow_cli = Path(sys.executable).with_name("mlflow")
-    command = [str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-               "--artifacts-destination", str(artifacts), "--serve-artifacts",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        str(mlflow_cli),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(artifacts),
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     # The job runner (GenAI evaluation jobs) spawns workers and slows startup; these tests need none.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with log_file.open("wb") as log:
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _healthy(uri):

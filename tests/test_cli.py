@@ -18,15 +18,32 @@ pytestmark = pytest.mark.integration
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SEAGUARD_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "trainer.train", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.train", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
     require_demo_data()
     sweep = tmp_path / "sweep"
-    proc = _run(["-m", "experiment=demo_tiny", "tracking=none", "trainer.max_epochs=1", "+data.max_samples.train=64",
-                 "trainer.enable_progress_bar=false", "seed=1,2", f"hydra.sweep.dir={sweep}"], tmp_path)
+    proc = _run(
+        [
+            "-m",
+            "experiment=demo_tiny",
+            "tracking=none",
+            "trainer.max_epochs=1",
+            "+data.max_samples.train=64",
+            "trainer.enable_progress_bar=false",
+            "seed=1,2",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "metrics.json").exists())
     assert [p.name for p in jobs] == ["0_tiny_demo", "1_tiny_demo"]
@@ -41,8 +58,10 @@ def test_bad_data_fails_before_training_with_file_row_column(tmp_path: Path) -> 
         header, first = list(csv.reader(fh))[:2]
     first[header.index("label")] = "sarcasm"
     bad = write_csv(tmp_path / "test.csv", header, [first])
-    proc = _run(["experiment=demo_tiny", "tracking=none", f"data.files.test={bad}",
-                 f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    proc = _run(
+        ["experiment=demo_tiny", "tracking=none", f"data.files.test={bad}", f"hydra.run.dir={tmp_path / 'run'}"],
+        tmp_path,
+    )
     assert proc.returncode != 0
     assert f"file {bad}, row 1 (line 2), column 'label'" in proc.stderr
     assert "'sarcasm'" in proc.stderr

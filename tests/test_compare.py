@@ -44,8 +44,16 @@ def _other_test_set(run_dir: Path) -> None:
 def _fake_export(folder: Path) -> Path:
     """Just the two files compare reads from an export: the manifest's sizes and the smoke latency."""
     folder.mkdir(parents=True)
-    (folder / "manifest.json").write_text(json.dumps({"files": {
-        "model.onnx": {"bytes": 64_000_000, "sha256": "x"}, "model.int8.onnx": {"bytes": 16_000_000, "sha256": "y"}}}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "files": {
+                    "model.onnx": {"bytes": 64_000_000, "sha256": "x"},
+                    "model.int8.onnx": {"bytes": 16_000_000, "sha256": "y"},
+                }
+            }
+        )
+    )
     (folder / "smoke.json").write_text(json.dumps({"latency_ms": {"batch_1_p50": 1.25}}))
     return folder
 
@@ -69,16 +77,34 @@ def compared(mlflow_server: Any, shared_cache: Path, tmp_path_factory: pytest.Te
     group = uuid.uuid4().hex[:8]
     ids = {}
     for name, folder in runs.items():
-        ids[name] = log_run_folder(client, exp, folder, {"group": group, "mlflow.runName": name},
-                                   bundle=_fake_export(tmp / "export") if name == "twin" else None)
+        ids[name] = log_run_folder(
+            client,
+            exp,
+            folder,
+            {"group": group, "mlflow.runName": name},
+            bundle=_fake_export(tmp / "export") if name == "twin" else None,
+        )
         shutil.rmtree(tmp / "export", ignore_errors=True)
     # A run with nothing to compare (a sweep's parent, say): listed as skipped, never silently dropped.
     ids["parent"] = client.create_run(exp, tags={"group": group, "mlflow.runName": "parent"}).info.run_id
     out = tmp / "report"
     proc = subprocess.run(
-        [sys.executable, "-m", "trainer.compare", f"+select.tags.group={group}", f"baseline={ids['base']}",
-         f"tracking.uri={mlflow_server.uri}", f"out_dir={out}", "stats.n_boot=1000"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        [
+            sys.executable,
+            "-m",
+            "trainer.compare",
+            f"+select.tags.group={group}",
+            f"baseline={ids['base']}",
+            f"tracking.uri={mlflow_server.uri}",
+            f"out_dir={out}",
+            "stats.n_boot=1000",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "comparison.json").read_text())
     return SimpleNamespace(client=client, ids=ids, out=out, result=result, stdout=proc.stdout, template=template)
@@ -154,9 +180,20 @@ def test_report_renders_with_visible_figures(compared: SimpleNamespace, tmp_path
     if chromium is None:
         return  # the decoded PNGs above are the fallback check
     shot = tmp_path / "shot.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-                    "--window-size=1280,6000", (compared.out / "report.html").as_uri()],
-                   capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1280,6000",
+            (compared.out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     import matplotlib.image
 
     page = matplotlib.image.imread(shot)

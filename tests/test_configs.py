@@ -25,7 +25,8 @@ def test_the_expected_roots_and_groups_exist() -> None:
     groups = {g for g, _ in GROUP_OPTIONS}
     assert {"data", "model", "module", "trainer", "tracking", "experiment", "debug", "paths"} <= groups
     assert {"tiny", "me5_small", "minilm_l6_en", "xlmr_base", "xlmr_large", "mdeberta_v3_base"} <= {
-        name for g, name in GROUP_OPTIONS if g == "model"}
+        name for g, name in GROUP_OPTIONS if g == "model"
+    }
 
 
 @pytest.mark.parametrize("root", ROOTS)
@@ -36,8 +37,18 @@ def test_root_config_composes(root: str) -> None:
 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_group_option_composes_and_validates(group: str, option: str) -> None:
-    if group.split("/")[0] not in ("data", "model", "module", "trainer", "tracking", "experiment", "debug",
-                                   "paths", "loader", "callbacks"):
+    if group.split("/")[0] not in (
+        "data",
+        "model",
+        "module",
+        "trainer",
+        "tracking",
+        "experiment",
+        "debug",
+        "paths",
+        "loader",
+        "callbacks",
+    ):
         pytest.skip(f"{group} is not a train.yaml group")
     prefix = "+" if group.split("/")[0] in ("experiment", "debug") else ""
     overrides = [f"{prefix}{group}={option}".lstrip("+")]

@@ -16,8 +16,9 @@ HEADER = ["id", "text", "lang", "label", "a", "b"]
 
 def _rows(prefix: str, n: int = 6) -> list[list[object]]:
     labels = ["pos", "neg"]
-    return [[f"{prefix}{i}", f"post number {i} from {prefix}", "en", labels[i % 2], i % 2, (i + 1) % 2]
-            for i in range(n)]
+    return [
+        [f"{prefix}{i}", f"post number {i} from {prefix}", "en", labels[i % 2], i % 2, (i + 1) % 2] for i in range(n)
+    ]
 
 
 def _spec(tmp_path: Path, **overrides: object) -> dict:
@@ -27,8 +28,15 @@ def _spec(tmp_path: Path, **overrides: object) -> dict:
         if not path.exists():
             write_csv(path, HEADER, _rows(split))
         files[split] = str(path)
-    values = {"name": "t", "task": "multiclass", "text_column": "text", "label_column": "label",
-              "language_column": "lang", "id_column": "id", "files": files}
+    values = {
+        "name": "t",
+        "task": "multiclass",
+        "text_column": "text",
+        "label_column": "label",
+        "language_column": "lang",
+        "id_column": "id",
+        "files": files,
+    }
     values.update(overrides)
     return values
 
@@ -92,8 +100,16 @@ def test_non_text_cell_in_jsonl(tmp_path: Path) -> None:
             lines[1] = json.dumps({"text": 12345, "label": "b"})
         (tmp_path / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
         files[split] = str(tmp_path / f"{split}.jsonl")
-    spec = data_spec_from_dict({"name": "j", "task": "multiclass", "format": "jsonl", "text_column": "text",
-                                "label_column": "label", "files": files})
+    spec = data_spec_from_dict(
+        {
+            "name": "j",
+            "task": "multiclass",
+            "format": "jsonl",
+            "text_column": "text",
+            "label_column": "label",
+            "files": files,
+        }
+    )
     with pytest.raises(DataError) as info:
         prepare_data(spec)
     assert (info.value.row, info.value.column) == (2, "text") and "expected text" in str(info.value)

@@ -34,8 +34,16 @@ def _files(folder: Path) -> set[str]:
 
 
 def _relabelled(data_root: Path, tracking: tuple[str, ...] = (), mapping: str = "demo_relabelled") -> dict[str, Any]:
-    cfg = compose("evaluate", ["model_ref=unused", "data=demo_relabelled", f"label_mapping={mapping}",
-                               f"paths.data_root={data_root}", *tracking])
+    cfg = compose(
+        "evaluate",
+        [
+            "model_ref=unused",
+            "data=demo_relabelled",
+            f"label_mapping={mapping}",
+            f"paths.data_root={data_root}",
+            *tracking,
+        ],
+    )
     return to_container(cfg)
 
 
@@ -47,15 +55,22 @@ def trained(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def test_cli_keeps_the_issue_command_line() -> None:
     assert cli_args(["model=models:/x@champion", "data=demo", "model_ref=y"]) == [
-        "model_ref=models:/x@champion", "data=demo", "model_ref=y"]
+        "model_ref=models:/x@champion",
+        "data=demo",
+        "model_ref=y",
+    ]
 
 
 def test_own_data_reproduces_training_metrics_and_calibration(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     result = run_evaluate(str(trained), None, settings_from_config({}), out)
     assert _files(out) == set(EVAL_FILES)
-    assert _files(out / "figures") == {"confusion_matrix.png", "precision_recall.png", "reliability.png",
-                                       "per_language.png"}
+    assert _files(out / "figures") == {
+        "confusion_matrix.png",
+        "precision_recall.png",
+        "reliability.png",
+        "per_language.png",
+    }
     training = json.loads((trained / "metrics.json").read_text())
     for name, value in training["test"]["overall"].items():
         assert result.metrics["test"]["overall"][name] == pytest.approx(value, abs=1e-6), name
@@ -72,7 +87,8 @@ def test_own_data_reproduces_training_metrics_and_calibration(trained: Path, tmp
 
 
 def test_relabelled_data_is_mapped_and_logged_as_a_child_of_the_model_run(
-        trained: Path, mlflow_server: Any, tmp_path: Path) -> None:
+    trained: Path, mlflow_server: Any, tmp_path: Path
+) -> None:
     from mlflow.tracking import MlflowClient
 
     write_relabelled_demo(tmp_path / "data")
@@ -80,8 +96,9 @@ def test_relabelled_data_is_mapped_and_logged_as_a_child_of_the_model_run(
     exp = client.create_experiment(f"eval-{uuid.uuid4().hex[:8]}")
     model_run = log_run_folder(client, exp, trained, {"entry_point": "trainer.train"}, model=True)
     cfg = _relabelled(tmp_path / "data", ("tracking=mlflow", f"tracking.uri={mlflow_server.uri}"))
-    result = run_evaluate(model_run, data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "out",
-                          cfg["tracking"], cfg)
+    result = run_evaluate(
+        model_run, data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "out", cfg["tracking"], cfg
+    )
 
     # Same posts, other names: after mapping, the numbers are those of the model's own test set.
     training = json.loads((trained / "metrics.json").read_text())
@@ -106,8 +123,11 @@ def test_relabelled_data_is_mapped_and_logged_as_a_child_of_the_model_run(
 def test_unknown_label_names_file_row_and_the_mapping_key(trained: Path, tmp_path: Path) -> None:
     write_relabelled_demo(tmp_path / "data", unknown_label_row=3)
     cfg = _relabelled(tmp_path / "data")
-    with pytest.raises(DataError, match=r"demo_relabelled/test\.csv, row 3 \(line 4\), column 'category'.*"
-                                        r"'sarcasm'.*label_mapping\.sarcasm="):
+    with pytest.raises(
+        DataError,
+        match=r"demo_relabelled/test\.csv, row 3 \(line 4\), column 'category'.*"
+        r"'sarcasm'.*label_mapping\.sarcasm=",
+    ):
         run_evaluate(str(trained), data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "o1")
     assert not (tmp_path / "o1").exists()
     cfg = _relabelled(tmp_path / "data", mapping="none")
@@ -119,15 +139,29 @@ def test_unknown_label_names_file_row_and_the_mapping_key(trained: Path, tmp_pat
         run_evaluate(str(trained), data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "o3")
 
 
-def test_cli_scores_a_bundle_with_onnxruntime(trained: Path, tmp_path_factory: pytest.TempPathFactory,
-                                             tmp_path: Path) -> None:
+def test_cli_scores_a_bundle_with_onnxruntime(
+    trained: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
     bundle = shared_bundle(tmp_path_factory.getbasetemp(), trained)
     write_relabelled_demo(tmp_path / "data")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "trainer.evaluate", f"model={bundle}", "data=demo_relabelled",
-         "label_mapping=demo_relabelled", f"paths.data_root={tmp_path / 'data'}", f"out_dir={out}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        [
+            sys.executable,
+            "-m",
+            "trainer.evaluate",
+            f"model={bundle}",
+            "data=demo_relabelled",
+            "label_mapping=demo_relabelled",
+            f"paths.data_root={tmp_path / 'data'}",
+            f"out_dir={out}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = json.loads((out / "model.json").read_text())
     assert model["kind"] == "bundle" and model["scored_with"] == "onnxruntime"
@@ -139,8 +173,9 @@ def test_cli_scores_a_bundle_with_onnxruntime(trained: Path, tmp_path_factory: p
     assert "test macro_f1:" in proc.stdout and "ECE" in proc.stdout
 
 
-def test_bundle_without_data_config_is_refused(trained: Path, tmp_path_factory: pytest.TempPathFactory,
-                                               tmp_path: Path) -> None:
+def test_bundle_without_data_config_is_refused(
+    trained: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
     bundle = shared_bundle(tmp_path_factory.getbasetemp(), trained)
     with pytest.raises(ConfigError, match="data= is required"):
         run_evaluate(str(bundle), None, settings_from_config({}), tmp_path / "o")

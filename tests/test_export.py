@@ -32,9 +32,20 @@ from .eval_support import log_run_folder
 
 LABELS = ["incitement", "not_extremist", "propaganda", "recruitment"]
 LANGS = {"ar", "en", "id", "ms", "my", "th", "tl"}
-BUNDLE_FILES = {"README.md", "manifest.json", "model.onnx", "model.int8.onnx", "tokenizer.json",
-                "tokenizer_config.json", "preprocess.json", "labels.json", "thresholds.json", "calibration.json",
-                "metrics.json", "smoke.json"}
+BUNDLE_FILES = {
+    "README.md",
+    "manifest.json",
+    "model.onnx",
+    "model.int8.onnx",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "preprocess.json",
+    "labels.json",
+    "thresholds.json",
+    "calibration.json",
+    "metrics.json",
+    "smoke.json",
+}
 # Torch (and transformers, which needs it) made unimportable before anything else is imported.
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
 
@@ -95,19 +106,26 @@ def test_modules_to_exclude_matches_exporter_module_paths() -> None:
         return n
 
     prefix = ": trainer.onnx_export.LogitsOnly/model: transformers.BertForSequenceClassification"
-    nodes = [node("n_cls", f"{prefix}/model.classifier: torch.nn.Linear/linear_13: aten.linear.default"),
-             node("n_q", f"{prefix}/model.bert: BertModel/model.bert.encoder.layer.1.attention.self.query: "
-                         "torch.nn.Linear/linear: aten.linear.default")]
-    nodes.append(onnx.helper.make_node("MatMul", ["x", "w"], ["z"], name="/model/bert/encoder/layer.1/output/dense/MatMul"))
+    nodes = [
+        node("n_cls", f"{prefix}/model.classifier: torch.nn.Linear/linear_13: aten.linear.default"),
+        node(
+            "n_q",
+            f"{prefix}/model.bert: BertModel/model.bert.encoder.layer.1.attention.self.query: "
+            "torch.nn.Linear/linear: aten.linear.default",
+        ),
+    ]
+    nodes.append(
+        onnx.helper.make_node("MatMul", ["x", "w"], ["z"], name="/model/bert/encoder/layer.1/output/dense/MatMul")
+    )
     nodes.append(onnx.helper.make_node("QAttention", ["x", "w"], ["a"], name="Attention_0_quant"))
     graph = onnx.helper.make_model(onnx.helper.make_graph(nodes, "g", [], []))
     assert module_path(nodes[1]) == "bert.encoder.layer.1.attention.self.query"  # dynamo: from metadata
     assert module_path(nodes[2]) == "bert.encoder.layer.1.output.dense"  # torchscript: from the node name
     assert module_path(nodes[3]) == ""
     assert excluded_nodes(graph, QuantizeSettings(modules_to_exclude=["classifier"])) == ["n_cls"]
-    assert excluded_nodes(graph, QuantizeSettings(modules_to_exclude=["bert.encoder.layer.1.*"],
-                                                  nodes_to_exclude=["n_cls"])) == [
-        "/model/bert/encoder/layer.1/output/dense/MatMul", "n_cls", "n_q"]
+    assert excluded_nodes(
+        graph, QuantizeSettings(modules_to_exclude=["bert.encoder.layer.1.*"], nodes_to_exclude=["n_cls"])
+    ) == ["/model/bert/encoder/layer.1/output/dense/MatMul", "n_cls", "n_q"]
     with pytest.raises(ValueError, match="matches no node"):
         excluded_nodes(graph, QuantizeSettings(modules_to_exclude=["pooler"]))
 
@@ -124,6 +142,7 @@ def test_export_config_composes_with_every_quantization_option() -> None:
 
 
 # -- integration: one tiny run, exported ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def trained(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -143,8 +162,14 @@ def _export(run_dir: Path, out: Path, **gates: Any) -> Any:
     from trainer.export_publish import PublishSettings
     from trainer.gates import GateSettings
 
-    return run_export(source=str(run_dir), output_root=out.parent, out_dir=out,
-                      quant=QuantizeSettings(), gates=GateSettings(**gates), publish=PublishSettings())
+    return run_export(
+        source=str(run_dir),
+        output_root=out.parent,
+        out_dir=out,
+        quant=QuantizeSettings(),
+        gates=GateSettings(**gates),
+        publish=PublishSettings(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +202,9 @@ def test_export_writes_a_verified_bundle(exported: SimpleNamespace) -> None:
     for shape in ((1, 5), (3, 17)):
         ids = np.full(shape, 6, dtype=np.int64)
         assert session.run(["logits"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0].shape == (
-            shape[0], len(LABELS))
+            shape[0],
+            len(LABELS),
+        )
     for name in ("model.onnx", "model.int8.onnx"):
         meta = {p.key: p.value for p in onnx.load(str(bundle / name), load_external_data=False).metadata_props}
         assert json.loads(meta["labels"])["names"] == LABELS  # labels travel inside each graph too
@@ -217,9 +244,23 @@ def test_predictor_runs_without_torch_and_returns_real_labels(exported: SimpleNa
     # The CLI, also with torch blocked: texts on the command line and a JSONL file.
     (tmp_path / "in.jsonl").write_text('{"id": 7, "text": "recruit brothers now"}\n"plain string row"\n')
     cli = BLOCK_TORCH + "import runpy; runpy.run_module('trainer.predict', run_name='__main__')"
-    proc = subprocess.run([sys.executable, "-c", cli, str(exported.bundle), "some text", "--jsonl",
-                           str(tmp_path / "in.jsonl"), "--model", "fp32"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            cli,
+            str(exported.bundle),
+            "some text",
+            "--jsonl",
+            str(tmp_path / "in.jsonl"),
+            "--model",
+            "fp32",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r.get("id") for r in rows] == [None, 7, None] and rows[0]["text"] == "some text"
@@ -246,8 +287,9 @@ def test_predictor_matches_fp32_metrics_of_the_gate(exported: SimpleNamespace) -
 
 
 @pytest.mark.integration
-def test_parity_gate_fails_on_a_corrupted_weight(trained: Path, tmp_path: Path, monkeypatch: Any,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_parity_gate_fails_on_a_corrupted_weight(
+    trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     import trainer.export as export_module
     from trainer.gates import GateError
 
@@ -298,16 +340,19 @@ def tracked_source(trained: Path, mlflow_server: Any) -> SimpleNamespace:
 
 
 @pytest.mark.integration
-def test_export_from_registered_model_is_logged_and_registered(tracked_source: SimpleNamespace,
-                                                               tmp_path: Path) -> None:
+def test_export_from_registered_model_is_logged_and_registered(tracked_source: SimpleNamespace, tmp_path: Path) -> None:
     from trainer.export import run_export
     from trainer.export_publish import PublishSettings
     from trainer.gates import GateSettings
 
     name = f"onnx-{uuid.uuid4().hex[:8]}"
-    result = run_export(source=f"models:/{tracked_source.source_model}@champion", output_root=tmp_path,
-                        quant=QuantizeSettings(), gates=GateSettings(),
-                        publish=PublishSettings("mlflow", tracked_source.uri, "export", name, "candidate"))
+    result = run_export(
+        source=f"models:/{tracked_source.source_model}@champion",
+        output_root=tmp_path,
+        quant=QuantizeSettings(),
+        gates=GateSettings(),
+        publish=PublishSettings("mlflow", tracked_source.uri, "export", name, "candidate"),
+    )
     assert result.bundle == tmp_path / "export" / f"{tracked_source.source_model}-v1"
     assert result.manifest["source"]["kind"] == "registered_model"
     assert result.manifest["source"]["run_id"] == tracked_source.run_id
@@ -321,14 +366,18 @@ def test_export_from_registered_model_is_logged_and_registered(tracked_source: S
     # What was registered is the bundle that passed: its manifest verifies after download.
     import mlflow
 
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(tmp_path / "dl"),
-                                                     tracking_uri=tracked_source.uri))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=version.source, dst_path=str(tmp_path / "dl"), tracking_uri=tracked_source.uri
+        )
+    )
     assert verify_bundle(local)["source"]["run_id"] == tracked_source.run_id
 
 
 @pytest.mark.integration
-def test_run_folder_unknown_to_mlflow_gets_a_linked_export_run(tracked_source: SimpleNamespace, trained: Path,
-                                                               tmp_path: Path) -> None:
+def test_run_folder_unknown_to_mlflow_gets_a_linked_export_run(
+    tracked_source: SimpleNamespace, trained: Path, tmp_path: Path
+) -> None:
     from trainer.export import run_export
     from trainer.export_publish import PublishSettings
     from trainer.gates import GateSettings
@@ -336,8 +385,13 @@ def test_run_folder_unknown_to_mlflow_gets_a_linked_export_run(tracked_source: S
     copy = tmp_path / "copied_run"  # no MLflow run carries this run_dir tag
     shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("checkpoints"))
     experiment = f"export-{uuid.uuid4().hex[:8]}"
-    result = run_export(source=str(copy), output_root=tmp_path, quant=QuantizeSettings(mode="none"),
-                        gates=GateSettings(), publish=PublishSettings("mlflow", tracked_source.uri, experiment))
+    result = run_export(
+        source=str(copy),
+        output_root=tmp_path,
+        quant=QuantizeSettings(mode="none"),
+        gates=GateSettings(),
+        publish=PublishSettings("mlflow", tracked_source.uri, experiment),
+    )
     assert result.published["new_run"] and result.published["registered"] is None
     run = tracked_source.client.get_run(result.published["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["source"] == str(copy)
@@ -348,15 +402,31 @@ def test_run_folder_unknown_to_mlflow_gets_a_linked_export_run(tracked_source: S
 
 
 @pytest.mark.integration
-def test_accuracy_gate_failure_exits_2_writes_and_registers_nothing(tracked_source: SimpleNamespace,
-                                                                      tmp_path: Path) -> None:
+def test_accuracy_gate_failure_exits_2_writes_and_registers_nothing(
+    tracked_source: SimpleNamespace, tmp_path: Path
+) -> None:
     """The real command line, from an MLflow run id, with registration configured: the gate stops it all."""
     name, out = f"never-{uuid.uuid4().hex[:8]}", tmp_path / "bundle"
     proc = subprocess.run(
-        [sys.executable, "-m", "trainer.export", f"source={tracked_source.run_id}", f"out_dir={out}",
-         f"paths.output_dir={tmp_path / 'outputs'}", "tracking=mlflow", f"tracking.uri={tracked_source.uri}",
-         f"publish.register_model={name}", "gates.max_drop_overall=-100", "gates.max_drop_per_language=-100"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        [
+            sys.executable,
+            "-m",
+            "trainer.export",
+            f"source={tracked_source.run_id}",
+            f"out_dir={out}",
+            f"paths.output_dir={tmp_path / 'outputs'}",
+            "tracking=mlflow",
+            f"tracking.uri={tracked_source.uri}",
+            f"publish.register_model={name}",
+            "gates.max_drop_overall=-100",
+            "gates.max_drop_per_language=-100",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "accuracy gate failed" in proc.stderr and "gates.max_drop_overall=-100" in proc.stderr
     for lang in LANGS:  # every failing language is named with its values

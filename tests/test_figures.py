@@ -56,7 +56,8 @@ def test_multilabel_confusion_is_one_two_by_two_per_label() -> None:
 
 
 def test_pr_curves_one_line_per_class_and_a_class_without_positives(
-        single_label: tuple[torch.Tensor, torch.Tensor]) -> None:
+    single_label: tuple[torch.Tensor, torch.Tensor],
+) -> None:
     probs, _ = single_label
     targets = torch.tensor([0, 1] * 20)  # class 2 never occurs
     fig = precision_recall_figure(probs, targets, NAMES)
@@ -81,8 +82,9 @@ def test_reliability_title_carries_the_ece_of_the_calibration_report(multilabel:
 
 
 def test_language_bars_keep_languages_without_a_value() -> None:
-    fig = language_bar_figure({"en": 0.8, "th": None, "id": 0.5}, "macro_f1", {"en": 10, "th": 2, "id": 4},
-                              baseline=0.6)
+    fig = language_bar_figure(
+        {"en": 0.8, "th": None, "id": 0.5}, "macro_f1", {"en": 10, "th": 2, "id": 4}, baseline=0.6
+    )
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["en", "id", "th"]
     labels = [t.get_text() for t in ax.texts]

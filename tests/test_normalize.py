@@ -36,8 +36,15 @@ def test_nfc_and_zero_width() -> None:
 
 
 def test_everything_can_be_switched_off() -> None:
-    off = NormalizerConfig(repair_escapes=False, mask_urls=False, mask_users=False, collapse_user_runs=False,
-                           unicode_nfc=False, strip_zero_width=False, normalize_whitespace=False)
+    off = NormalizerConfig(
+        repair_escapes=False,
+        mask_urls=False,
+        mask_users=False,
+        collapse_user_runs=False,
+        unicode_nfc=False,
+        strip_zero_width=False,
+        normalize_whitespace=False,
+    )
     text = r"@x  https://a.b USER USER \n"
     assert normalize_text(text, off) == text
 

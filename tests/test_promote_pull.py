@@ -55,12 +55,14 @@ def registry(mlflow_server: Any, shared_cache: Path, tmp_path_factory: pytest.Te
     }
     versions = {}
     for key, folder in folders.items():
-        run_id = log_run_folder(client, exp, folder, {"mlflow.runName": key},
-                                bundle=bundle if key == "better" else None)
+        run_id = log_run_folder(
+            client, exp, folder, {"mlflow.runName": key}, bundle=bundle if key == "better" else None
+        )
         versions[key] = client.create_model_version(name, f"runs:/{run_id}/export", run_id=run_id)
     client.set_registered_model_alias(name, "champion", versions["champion"].version)
-    return SimpleNamespace(client=client, uri=mlflow_server.uri, name=name, versions=versions, bundle=bundle,
-                           server=mlflow_server)
+    return SimpleNamespace(
+        client=client, uri=mlflow_server.uri, name=name, versions=versions, bundle=bundle, server=mlflow_server
+    )
 
 
 def _champion(registry: SimpleNamespace) -> str:
@@ -74,9 +76,19 @@ def test_promote_refuses_a_worse_candidate_then_accepts_a_better_one(registry: S
     against = f"models:/{registry.name}@champion"
     # 1. Through the command line: refused (exit 3) with the failing rule explained.
     proc = subprocess.run(
-        [sys.executable, "-m", "trainer.promote", f"candidate=models:/{registry.name}/{v['thai_broken'].version}",
-         f"against={against}", f"tracking.uri={registry.uri}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "trainer.promote",
+            f"candidate=models:/{registry.name}/{v['thai_broken'].version}",
+            f"against={against}",
+            f"tracking.uri={registry.uri}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert "REFUSED" in proc.stdout and "[FAIL] no_language_worse: significantly worse on th (n=20)" in proc.stdout
     assert _champion(registry) == v["champion"].version
@@ -104,10 +116,18 @@ def test_pull_verifies_the_champion_and_detects_a_tampered_file(registry: Simple
         registry.client.set_registered_model_alias(registry.name, "champion", registry.versions["better"].version)
     # The positional command line, in a process where torch cannot be imported.
     dest = tmp_path / "serving"
-    code = NO_TORCH + ("from trainer.pull import main; "
-                       f"sys.exit(main(['models:/{registry.name}@champion', '{dest}', '--tracking-uri', '{registry.uri}']))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")})
+    code = NO_TORCH + (
+        "from trainer.pull import main; "
+        f"sys.exit(main(['models:/{registry.name}@champion', '{dest}', '--tracking-uri', '{registry.uri}']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["model"] == f"{registry.name}/{registry.versions['better'].version}"
@@ -166,13 +186,21 @@ def test_evaluate_takes_a_registered_bundle_version(registry: SimpleNamespace, t
     run_id = registry.versions["better"].run_id
     name = f"onnx-{uuid.uuid4().hex[:8]}"
     registry.client.create_registered_model(name)
-    version = registry.client.create_model_version(name, f"runs:/{run_id}/export", run_id=run_id,
-                                                   tags={"format": "onnx-bundle"})
+    version = registry.client.create_model_version(
+        name, f"runs:/{run_id}/export", run_id=run_id, tags={"format": "onnx-bundle"}
+    )
     registry.client.set_registered_model_alias(name, "candidate", version.version)
-    cfg = to_container(compose("evaluate", ["model_ref=unused", "data=demo", "tracking=mlflow",
-                                            f"tracking.uri={registry.uri}"]))
-    result = run_evaluate(f"models:/{name}@candidate", data_spec_from_dict(cfg["data"]), settings_from_config(cfg),
-                          tmp_path / "out", cfg["tracking"], cfg)
+    cfg = to_container(
+        compose("evaluate", ["model_ref=unused", "data=demo", "tracking=mlflow", f"tracking.uri={registry.uri}"])
+    )
+    result = run_evaluate(
+        f"models:/{name}@candidate",
+        data_spec_from_dict(cfg["data"]),
+        settings_from_config(cfg),
+        tmp_path / "out",
+        cfg["tracking"],
+        cfg,
+    )
     described = json.loads((tmp_path / "out" / "model.json").read_text())
     assert described["kind"] == "registered_model" and described["scored_with"] == "onnxruntime"
     assert described["version"] == {"name": name, "version": version.version} and described["run_id"] == run_id

@@ -11,8 +11,9 @@ from trainer.models.sources import ModelSourceError, ModelSpec, freeze, load_cla
 def test_allowed_target_is_instantiated_as_partial() -> None:
     import torch
 
-    factory = safe_instantiate(OmegaConf.create({"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 0.1}),
-                               "module.optimizer")
+    factory = safe_instantiate(
+        OmegaConf.create({"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 0.1}), "module.optimizer"
+    )
     opt = factory([torch.nn.Parameter(torch.zeros(1))])
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["lr"] == 0.1
 
@@ -43,8 +44,9 @@ def test_missing_local_folder_is_named(tmp_path) -> None:
 
 def test_tiny_model_carries_the_label_map_and_freezes(tmp_path) -> None:
     lm = LabelMap("multiclass", ("incitement", "not_extremist", "propaganda"))
-    loaded = load_classifier(ModelSpec(name="tiny", source="tiny", freeze_embeddings=True, freeze_layers=1),
-                             lm, tmp_path)
+    loaded = load_classifier(
+        ModelSpec(name="tiny", source="tiny", freeze_embeddings=True, freeze_layers=1), lm, tmp_path
+    )
     assert loaded.model.config.id2label == {0: "incitement", 1: "not_extremist", 2: "propaganda"}
     assert not any(p.requires_grad for p in loaded.model.bert.embeddings.parameters())
     assert not any(p.requires_grad for p in loaded.model.bert.encoder.layer[0].parameters())

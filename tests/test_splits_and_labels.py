@@ -49,9 +49,11 @@ def test_loss_weights_from_training_counts() -> None:
     # 6 a, 3 b, 1 c: n / (k * n_c)
     labels = [0] * 6 + [1] * 3 + [2]
     assert loss_weights_from_counts(single, labels, "balanced", "module.class_weights") == pytest.approx(
-        [10 / 18, 10 / 9, 10 / 3])
+        [10 / 18, 10 / 9, 10 / 3]
+    )
     assert loss_weights_from_counts(single, labels, "sqrt_balanced", "module.class_weights") == pytest.approx(
-        [(10 / 18) ** 0.5, (10 / 9) ** 0.5, (10 / 3) ** 0.5], rel=1e-5)
+        [(10 / 18) ** 0.5, (10 / 9) ** 0.5, (10 / 3) ** 0.5], rel=1e-5
+    )
     multi = LabelMap("multilabel", ("x", "y", "z"))
     rows = [[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]]  # x: 3 pos / 1 neg, y: 1 / 3, z: never positive
     assert loss_weights_from_counts(multi, rows, "balanced", "module.pos_weight") == pytest.approx([1 / 3, 3.0, 1.0])
@@ -62,10 +64,18 @@ def test_loss_weights_from_training_counts() -> None:
 def test_single_file_ratio_split_and_delimited_multilabel(tmp_path: Path) -> None:
     rows = [[f"text {i}", ["x", "y", "x_y", "z"][i % 4]] for i in range(40)]
     path = write_csv(tmp_path / "all.csv", ["text", "tags"], rows)
-    spec = data_spec_from_dict({
-        "name": "ml", "task": "multilabel", "text_column": "text", "label_column": "tags", "label_delimiter": "_",
-        "language": "id", "files": {"all": str(path)}, "split": {"strategy": "ratio", "ratios": [0.5, 0.25, 0.25]},
-    })
+    spec = data_spec_from_dict(
+        {
+            "name": "ml",
+            "task": "multilabel",
+            "text_column": "text",
+            "label_column": "tags",
+            "label_delimiter": "_",
+            "language": "id",
+            "files": {"all": str(path)},
+            "split": {"strategy": "ratio", "ratios": [0.5, 0.25, 0.25]},
+        }
+    )
     data = prepare_data(spec)
     assert data.label_map.names == ("x", "y", "z")
     # 4 strata of 10: int(2.5) = 2 rows each to validation and test, rounding leftovers to train.

@@ -39,8 +39,11 @@ def _random_case(label_map: LabelMap, n: int, seed: int) -> tuple[torch.Tensor, 
     return probs, targets, langs
 
 
-@pytest.mark.parametrize(("label_map", "thresholds"), [
-    (MULTICLASS, None), (BINARY, [0.3]), (MULTILABEL, [0.2, 0.5, 0.8])], ids=["multiclass", "binary", "multilabel"])
+@pytest.mark.parametrize(
+    ("label_map", "thresholds"),
+    [(MULTICLASS, None), (BINARY, [0.3]), (MULTILABEL, [0.2, 0.5, 0.8])],
+    ids=["multiclass", "binary", "multilabel"],
+)
 def test_point_values_equal_compute_metrics(label_map: LabelMap, thresholds: list[float] | None) -> None:
     probs, targets, langs = _random_case(label_map, 90, seed=1)
     reference = compute_metrics(probs, targets, langs, label_map, thresholds)
@@ -146,8 +149,8 @@ def test_mcnemar_known_values() -> None:
     b = np.array([False] * 10 + [True] * 5 + [False] * 5)
     result = mcnemar(a, b)
     assert (result.a_only, result.b_only) == (10, 0)
-    assert result.p_exact == pytest.approx(2 * 0.5 ** 10)  # both tails of Binomial(10, 1/2) at 0 and 10
-    assert result.p_mid == pytest.approx(0.5 ** 10)
+    assert result.p_exact == pytest.approx(2 * 0.5**10)  # both tails of Binomial(10, 1/2) at 0 and 10
+    assert result.p_mid == pytest.approx(0.5**10)
     tie = mcnemar(np.array([True, False] * 5), np.array([False, True] * 5))
     assert (tie.a_only, tie.b_only, tie.p_exact) == (5, 5, 1.0)
     assert mcnemar(a, a).p_exact == 1.0

@@ -21,22 +21,40 @@ from .conftest import PROJECT_ROOT, require_demo_data
 pytestmark = pytest.mark.integration
 
 
-def test_ddp_run_is_one_mlflow_run_with_one_value_per_step(mlflow_server: Any, shared_cache: Path,
-                                                           tmp_path: Path) -> None:
+def test_ddp_run_is_one_mlflow_run_with_one_value_per_step(
+    mlflow_server: Any, shared_cache: Path, tmp_path: Path
+) -> None:
     require_demo_data()
     from mlflow.tracking import MlflowClient
 
     experiment = f"ddp-{uuid.uuid4().hex[:8]}"
     run_dir = tmp_path / "run"
-    args = ["experiment=demo_tiny", "trainer=ddp_cpu", "trainer.max_epochs=2", "+data.max_samples.train=160",
-            "+data.max_samples.validation=42", "+data.max_samples.test=42",
-            "callbacks.early_stopping_patience=0", "tracking=mlflow", f"tracking.uri={mlflow_server.uri}",
-            f"tracking.experiment_name={experiment}", "tracking.log_model=false", "tracking.log_system_metrics=false",
-            "tracking.figures_every_n_epochs=2", f"hydra.run.dir={run_dir}"]
+    args = [
+        "experiment=demo_tiny",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=2",
+        "+data.max_samples.train=160",
+        "+data.max_samples.validation=42",
+        "+data.max_samples.test=42",
+        "callbacks.early_stopping_patience=0",
+        "tracking=mlflow",
+        f"tracking.uri={mlflow_server.uri}",
+        f"tracking.experiment_name={experiment}",
+        "tracking.log_model=false",
+        "tracking.log_system_metrics=false",
+        "tracking.figures_every_n_epochs=2",
+        f"hydra.run.dir={run_dir}",
+    ]
     env = {**os.environ, "SEAGUARD_CACHE": str(shared_cache)}
     env.pop("SEAGUARD_MLFLOW_RUN_ID", None)
-    proc = subprocess.run([sys.executable, "-m", "trainer.train", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.train", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run_dir / "train_ddp_process_1.log").exists()  # rank 1 really ran
 

@@ -42,10 +42,19 @@ LONG_VALUE = "x" * (MAX_PARAM_VALUE + 500)
 def _tracking(uri: str, experiment: str, *extra: str, rows: tuple[int, int, int] = (160, 140, 140)) -> list[str]:
     """Overrides for a tiny tracked run; ``rows`` caps train/validation/test (140 = the whole demo split)."""
     train, validation, test = rows
-    return ["experiment=demo_tiny", "tracking=mlflow", f"tracking.uri={uri}", f"tracking.experiment_name={experiment}",
-            "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "callbacks.early_stopping_patience=0",
-            f"+data.max_samples.train={train}", f"+data.max_samples.validation={validation}",
-            f"+data.max_samples.test={test}", *extra]
+    return [
+        "experiment=demo_tiny",
+        "tracking=mlflow",
+        f"tracking.uri={uri}",
+        f"tracking.experiment_name={experiment}",
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
+        "callbacks.early_stopping_patience=0",
+        f"+data.max_samples.train={train}",
+        f"+data.max_samples.validation={validation}",
+        f"+data.max_samples.test={test}",
+        *extra,
+    ]
 
 
 def _only_run(client: MlflowClient, experiment: str) -> Any:
@@ -69,10 +78,19 @@ def tracked(mlflow_server: Any, shared_cache: Path, tmp_path_factory: pytest.Tem
     require_demo_data()
     tmp = tmp_path_factory.mktemp("tracked")
     experiment, model_name = f"it-{uuid.uuid4().hex[:8]}", f"tiny-{uuid.uuid4().hex[:8]}"
-    cfg = compose("train", _tracking(
-        mlflow_server.uri, experiment, f"paths.cache_dir={shared_cache}", "trainer.max_epochs=2",
-        f"tracking.register_model={model_name}", "tracking.system_metrics_interval_s=1",
-        "+tracking.tags.owner=tests", f"+notes={LONG_VALUE}"))
+    cfg = compose(
+        "train",
+        _tracking(
+            mlflow_server.uri,
+            experiment,
+            f"paths.cache_dir={shared_cache}",
+            "trainer.max_epochs=2",
+            f"tracking.register_model={model_name}",
+            "tracking.system_metrics_interval_s=1",
+            "+tracking.tags.owner=tests",
+            f"+notes={LONG_VALUE}",
+        ),
+    )
     # Run from an empty folder: anything the client wrote to its own disk would show up here.
     cwd = os.getcwd()
     os.chdir(tmp)
@@ -83,8 +101,16 @@ def tracked(mlflow_server: Any, shared_cache: Path, tmp_path_factory: pytest.Tem
     assert result is not None
     client = MlflowClient(mlflow_server.uri)
     run = _only_run(client, experiment)
-    return SimpleNamespace(client=client, run=run, run_id=run.info.run_id, run_dir=result.run_dir, cwd=tmp,
-                           model_name=model_name, server=mlflow_server, download=tmp / "download")
+    return SimpleNamespace(
+        client=client,
+        run=run,
+        run_id=run.info.run_id,
+        run_dir=result.run_dir,
+        cwd=tmp,
+        model_name=model_name,
+        server=mlflow_server,
+        download=tmp / "download",
+    )
 
 
 def test_run_finished_with_artifacts_proxied_by_the_server(tracked: SimpleNamespace) -> None:
@@ -110,8 +136,20 @@ def test_params_are_the_whole_flattened_config(tracked: SimpleNamespace) -> None
 
 def test_tags(tracked: SimpleNamespace) -> None:
     tags = tracked.run.data.tags
-    for key in ("git_commit", "git_dirty", "entry_point", "model_source", "dataset", "task", "languages", "host",
-                "version.torch", "version.transformers", "version.mlflow", "version.pytorch-lightning"):
+    for key in (
+        "git_commit",
+        "git_dirty",
+        "entry_point",
+        "model_source",
+        "dataset",
+        "task",
+        "languages",
+        "host",
+        "version.torch",
+        "version.transformers",
+        "version.mlflow",
+        "version.pytorch-lightning",
+    ):
         assert tags.get(key), key
     assert tags["dataset"] == "demo" and tags["task"] == "multiclass" and tags["model_source"] == "tiny"
     assert set(tags["languages"].split(",")) == LANGS
@@ -139,8 +177,14 @@ def test_metrics_per_step_epoch_language_and_class(tracked: SimpleNamespace) -> 
         assert max(steps.values()) == 1, f"{key} logged twice at one step: {steps}"
     train_steps = [m.step for m in history["train/loss"]]
     assert len(train_steps) > 2 and len(history["train/lr"]) == len(train_steps)
-    for key in ("val/macro_f1", "val/loss", "val/lang/en/macro_f1", "val/lang/th/accuracy",
-                "val/class/propaganda/f1", "val/class/recruitment/support"):
+    for key in (
+        "val/macro_f1",
+        "val/loss",
+        "val/lang/en/macro_f1",
+        "val/lang/th/accuracy",
+        "val/class/propaganda/f1",
+        "val/class/recruitment/support",
+    ):
         assert len(history[key]) == 2, key  # one per epoch
     # Validation metrics computed by the module and by the tracker callback share their steps.
     assert [m.step for m in history["val/macro_f1"]] == [m.step for m in history["val/class/propaganda/f1"]]
@@ -159,9 +203,19 @@ def test_figures_and_run_folder_files_are_artifacts(tracked: SimpleNamespace) ->
     files = _artifact_files(tracked.client, tracked.run_id)
     for folder in ("figures/val/epoch_000", "figures/val/epoch_001", "figures/test"):
         assert {f"{folder}/{name}" for name in FIGURES} <= files, folder
-    for name in ("config.yaml", "data_report.json", "labels.json", "thresholds.json", "metrics.json",
-                 "calibration.json", "data_digest.json", "run_info.json", "README.md",
-                 "predictions/validation.csv", "predictions/test.csv"):
+    for name in (
+        "config.yaml",
+        "data_report.json",
+        "labels.json",
+        "thresholds.json",
+        "metrics.json",
+        "calibration.json",
+        "data_digest.json",
+        "run_info.json",
+        "README.md",
+        "predictions/validation.csv",
+        "predictions/test.csv",
+    ):
         assert name in files, name
     local = tracked.client.download_artifacts(tracked.run_id, "metrics.json", str(tracked.download))
     assert Path(local).read_bytes() == (tracked.run_dir / "metrics.json").read_bytes()
@@ -206,8 +260,9 @@ def test_export_and_compare_read_what_the_tracker_logged(tracked: SimpleNamespac
     assert (source.run_dir / "labels.json").read_bytes() == (tracked.run_dir / "labels.json").read_bytes()
     size_mb = sum(p.stat().st_size for p in local_weights) / 1e6
     assert tracked.run.data.metrics["model_mb"] == pytest.approx(size_mb)
-    evidence = download_evidence(tracked.client, tracked.run_id, "test", tracked.download / "evidence",
-                                 tracked.server.uri)
+    evidence = download_evidence(
+        tracked.client, tracked.run_id, "test", tracked.download / "evidence", tracked.server.uri
+    )
     assert evidence.costs["model_mb"] == pytest.approx(size_mb)
 
 
@@ -215,14 +270,23 @@ def test_resume_continues_the_same_run_in_the_embedded_store(shared_cache: Path,
     """Embedded sqlite store (the default kind): artifacts beside the database; resume keeps the run id."""
     require_demo_data()
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    common = _tracking(uri, "resume", f"paths.cache_dir={shared_cache}", "tracking.log_model=false",
-                       "tracking.figures_every_n_epochs=0", "tracking.system_metrics_interval_s=1", rows=(96, 42, 42))
+    common = _tracking(
+        uri,
+        "resume",
+        f"paths.cache_dir={shared_cache}",
+        "tracking.log_model=false",
+        "tracking.figures_every_n_epochs=0",
+        "tracking.system_metrics_interval_s=1",
+        rows=(96, 42, 42),
+    )
     first = run_train(compose("train", [*common, "trainer.max_epochs=1"]), tmp_path / "a")
     assert first is not None
     client = MlflowClient(uri)
     run = _only_run(client, "resume")
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
-    assert run.info.artifact_uri == (tmp_path / "mlruns" / "artifacts" / "resume" / run.info.run_id / "artifacts").as_uri()
+    assert (
+        run.info.artifact_uri == (tmp_path / "mlruns" / "artifacts" / "resume" / run.info.run_id / "artifacts").as_uri()
+    )
 
     second = run_train(compose("train", [*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]), tmp_path / "b")
     assert second is not None
@@ -243,14 +307,30 @@ def test_resume_continues_the_same_run_in_the_embedded_store(shared_cache: Path,
 def test_multirun_is_one_parent_with_child_runs(mlflow_server: Any, shared_cache: Path, tmp_path: Path) -> None:
     require_demo_data()
     experiment = f"sweep-{uuid.uuid4().hex[:8]}"
-    args = ["-m", *_tracking(mlflow_server.uri, experiment, "tracking.log_model=false",
-                             "tracking.log_system_metrics=false", "tracking.figures_every_n_epochs=0",
-                             "trainer.max_epochs=1", rows=(64, 42, 42)),
-            "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            "++hydra.callbacks.mlflow_sweep._target_=trainer.tracking.sweep.MlflowSweepCallback"]
+    args = [
+        "-m",
+        *_tracking(
+            mlflow_server.uri,
+            experiment,
+            "tracking.log_model=false",
+            "tracking.log_system_metrics=false",
+            "tracking.figures_every_n_epochs=0",
+            "trainer.max_epochs=1",
+            rows=(64, 42, 42),
+        ),
+        "seed=1,2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "++hydra.callbacks.mlflow_sweep._target_=trainer.tracking.sweep.MlflowSweepCallback",
+    ]
     env = {**os.environ, "SEAGUARD_CACHE": str(shared_cache)}
-    proc = subprocess.run([sys.executable, "-m", "trainer.train", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.train", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(mlflow_server.uri)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])

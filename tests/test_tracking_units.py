@@ -13,8 +13,12 @@ CONFIG = {
     "seed": 42,
     "ckpt_path": None,
     "module": {"optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}, "class_weights": None},
-    "data": {"files": {"train": "/d/train.csv"}, "label_names": {}, "split": {"ratios": [0.8, 0.1, 0.1]},
-             "normalizer": {"mask_urls": True}},
+    "data": {
+        "files": {"train": "/d/train.csv"},
+        "label_names": {},
+        "split": {"ratios": [0.8, 0.1, 0.1]},
+        "normalizer": {"mask_urls": True},
+    },
     "tracking": {"tags": {}},
 }
 
@@ -22,11 +26,17 @@ CONFIG = {
 def test_every_leaf_is_one_param_with_a_readable_value() -> None:
     flat = flatten_config(CONFIG)
     assert flat == {
-        "seed": "42", "ckpt_path": "null",
-        "module.optimizer._target_": "torch.optim.AdamW", "module.optimizer._partial_": "true",
-        "module.optimizer.lr": "0.001", "module.class_weights": "null",
-        "data.files.train": "/d/train.csv", "data.label_names": "{}", "data.split.ratios": "[0.8, 0.1, 0.1]",
-        "data.normalizer.mask_urls": "true", "tracking.tags": "{}",
+        "seed": "42",
+        "ckpt_path": "null",
+        "module.optimizer._target_": "torch.optim.AdamW",
+        "module.optimizer._partial_": "true",
+        "module.optimizer.lr": "0.001",
+        "module.class_weights": "null",
+        "data.files.train": "/d/train.csv",
+        "data.label_names": "{}",
+        "data.split.ratios": "[0.8, 0.1, 0.1]",
+        "data.normalizer.mask_urls": "true",
+        "tracking.tags": "{}",
     }
     assert config_params(CONFIG) == flat  # nothing here needs fixing for MLflow
 
@@ -39,14 +49,17 @@ def test_a_value_past_the_limit_keeps_its_key_and_says_where_the_rest_is() -> No
     assert fit_value("short") == "short"
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("test/class/hate speech/f1", "test/class/hate speech/f1"),
-    ("test/class/a:b+c/f1", "test/class/a_b_c/f1"),
-    ("test/class/../f1", "test/class/_/f1"),
-    ("test/class//f1", "test/class/_/f1"),
-    ("val/lang/zh-Hant/macro_f1", "val/lang/zh-Hant/macro_f1"),
-    ("test/class/ข่าว/f1", "test/class/ข_าว/f1"),  # combining marks are not \w: MLflow refuses them too
-])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("test/class/hate speech/f1", "test/class/hate speech/f1"),
+        ("test/class/a:b+c/f1", "test/class/a_b_c/f1"),
+        ("test/class/../f1", "test/class/_/f1"),
+        ("test/class//f1", "test/class/_/f1"),
+        ("val/lang/zh-Hant/macro_f1", "val/lang/zh-Hant/macro_f1"),
+        ("test/class/ข่าว/f1", "test/class/ข_าว/f1"),  # combining marks are not \w: MLflow refuses them too
+    ],
+)
 def test_metric_names_are_made_valid_for_mlflow(name: str, key: str) -> None:
     assert mlflow_key(name) == key
 
@@ -96,12 +109,14 @@ def test_unreachable_server_fails_fast_naming_the_key() -> None:
 
 
 def test_tracking_none_never_imports_mlflow() -> None:
-    code = ("import sys\n"
-            "from trainer.tracking import NullTracker, make_tracker\n"
-            "import trainer.tracking.sweep, trainer.tracking.params\n"
-            "assert isinstance(make_tracker({'backend': 'none'}, True), NullTracker)\n"
-            "assert isinstance(make_tracker({'backend': 'mlflow', 'uri': 'x'}, False), NullTracker)\n"
-            "assert not [m for m in sys.modules if m.split('.')[0] == 'mlflow'], 'mlflow was imported'\n")
+    code = (
+        "import sys\n"
+        "from trainer.tracking import NullTracker, make_tracker\n"
+        "import trainer.tracking.sweep, trainer.tracking.params\n"
+        "assert isinstance(make_tracker({'backend': 'none'}, True), NullTracker)\n"
+        "assert isinstance(make_tracker({'backend': 'mlflow', 'uri': 'x'}, False), NullTracker)\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'mlflow'], 'mlflow was imported'\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

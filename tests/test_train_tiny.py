@@ -17,10 +17,23 @@ from .conftest import require_demo_data, tiny_overrides
 pytestmark = pytest.mark.integration
 
 RUN_FILES = {
-    "README.md", "config.yaml", "labels.json", "thresholds.json", "metrics.json", "data_report.json",
-    "data_digest.json", "run_info.json", "model/config.json", "model/model.safetensors", "model/tokenizer.json",
-    "model/tokenizer_config.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "calibration.json",
-    "predictions/validation.csv", "predictions/test.csv",
+    "README.md",
+    "config.yaml",
+    "labels.json",
+    "thresholds.json",
+    "metrics.json",
+    "data_report.json",
+    "data_digest.json",
+    "run_info.json",
+    "model/config.json",
+    "model/model.safetensors",
+    "model/tokenizer.json",
+    "model/tokenizer_config.json",
+    "checkpoints/best.ckpt",
+    "checkpoints/last.ckpt",
+    "calibration.json",
+    "predictions/validation.csv",
+    "predictions/test.csv",
 }
 
 
@@ -28,11 +41,14 @@ def _files(run_dir: Path) -> set[str]:
     return {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize(("data", "labels", "main", "weights"), [
-    ("demo", ["incitement", "not_extremist", "propaganda", "recruitment"], "macro_f1", "class_weights=balanced"),
-    ("demo_binary", ["extremist", "not_extremist"], "f1", None),
-    ("demo_multilabel", ["incitement", "propaganda", "recruitment"], "macro_f1", "pos_weight=sqrt_balanced"),
-])
+@pytest.mark.parametrize(
+    ("data", "labels", "main", "weights"),
+    [
+        ("demo", ["incitement", "not_extremist", "propaganda", "recruitment"], "macro_f1", "class_weights=balanced"),
+        ("demo_binary", ["extremist", "not_extremist"], "f1", None),
+        ("demo_multilabel", ["incitement", "propaganda", "recruitment"], "macro_f1", "pos_weight=sqrt_balanced"),
+    ],
+)
 def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], main: str, weights: str | None) -> None:
     require_demo_data()
     extra = [f"module.{weights}"] if weights else []
@@ -103,14 +119,16 @@ def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Pat
     assert second is not None and second.cache_hit and calls == [1]  # tokenizer not called again
 
     # A changed max length is a different cache entry.
-    third = run_train(compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=1", "model.max_length=32")),
-                      tmp_path / "c")
+    third = run_train(
+        compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=1", "model.max_length=32")), tmp_path / "c"
+    )
     assert third is not None and not third.cache_hit and calls == [1, 1]
 
     # Resume from the first run's last checkpoint to 2 epochs: training continues at epoch 1.
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
-    resumed = run_train(compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=2", f"ckpt_path={ckpt}")),
-                        tmp_path / "d")
+    resumed = run_train(
+        compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=2", f"ckpt_path={ckpt}")), tmp_path / "d"
+    )
     assert resumed is not None
     epochs = [h["epoch"] for h in resumed.metrics["val_history"]]
     assert epochs == [1]
@@ -143,8 +161,10 @@ def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
     resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
     assert resumed is not None
     assert resumed.metrics["val_history"] == straight.metrics["val_history"][1:]
-    weights = {p: torch.load(tmp_path / p / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
-               for p in ("straight", "resumed")}
+    weights = {
+        p: torch.load(tmp_path / p / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        for p in ("straight", "resumed")
+    }
     assert weights["straight"].keys() == weights["resumed"].keys()
     for name, value in weights["straight"].items():
         assert torch.equal(value, weights["resumed"][name]), name

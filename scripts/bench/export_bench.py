@@ -61,8 +61,10 @@ def _newest_demo_run() -> Path:
     runs = sorted((ROOT / "outputs/train/runs").glob("*me5_small*demo*"), key=lambda p: p.stat().st_mtime)
     runs = [r for r in runs if (r / "model/config.json").is_file() and (r / "labels.json").is_file()]
     if not runs:
-        sys.exit("no finished me5_small demo run under outputs/train/runs: "
-                 "python -m trainer.train experiment=demo tracking=none")
+        sys.exit(
+            "no finished me5_small demo run under outputs/train/runs: "
+            "python -m trainer.train experiment=demo tracking=none"
+        )
     return runs[-1]
 
 
@@ -100,15 +102,21 @@ def _throughput(engines: dict[str, Any], feeds: list[dict[str, np.ndarray]], rep
     cpu: dict[str, list[float]] = {name: [] for name in engines}
     names = list(engines)
     for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
             start, start_cpu = time.perf_counter(), time.process_time()
             for f in feeds:
                 engines[name](f)
             samples[name].append(rows / (time.perf_counter() - start))
             # Rows per CPU-second of this process: a second view that other jobs' load does not inflate.
             cpu[name].append(rows / (time.process_time() - start_cpu))
-    return {name: {"rows_per_s": float(np.median(v)), "rows_per_cpu_s": float(np.median(cpu[name])),
-                   "samples": [round(x, 2) for x in v]} for name, v in samples.items()}
+    return {
+        name: {
+            "rows_per_s": float(np.median(v)),
+            "rows_per_cpu_s": float(np.median(cpu[name])),
+            "samples": [round(x, 2) for x in v],
+        }
+        for name, v in samples.items()
+    }
 
 
 def _latency(engines: dict[str, Any], singles: list[dict[str, np.ndarray]], rounds: int = 5) -> dict[str, Any]:
@@ -123,14 +131,16 @@ def _latency(engines: dict[str, Any], singles: list[dict[str, np.ndarray]], roun
         run(singles[0])
     for r in range(rounds):
         block = singles[r::rounds]
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             engines[name](block[0])  # absorbs the previous engine's spinning threads
             for f in block:
                 start = time.perf_counter()
                 engines[name](f)
                 ms[name].append(1000 * (time.perf_counter() - start))
-    return {name: {"p50_ms": float(np.percentile(v, 50)), "p95_ms": float(np.percentile(v, 95)), "calls": len(v)}
-            for name, v in ms.items()}
+    return {
+        name: {"p50_ms": float(np.percentile(v, 50)), "p95_ms": float(np.percentile(v, 95)), "calls": len(v)}
+        for name, v in ms.items()
+    }
 
 
 def main() -> None:
@@ -181,26 +191,58 @@ def main() -> None:
     engines = {"fp32 torch": torch_run, "fp32 onnx": session_run(fp32.session), "int8 onnx": session_run(int8.session)}
     throughput = _throughput(engines, feeds, args.repeats)
     latency = _latency(engines, singles)
-    sizes = {"fp32 torch": (run / "model/model.safetensors").stat().st_size,
-             "fp32 onnx": sum(e["bytes"] for n, e in manifest["files"].items() if n.startswith("model.onnx")),
-             "int8 onnx": sum(e["bytes"] for n, e in manifest["files"].items() if n.startswith("model.int8.onnx"))}
+    sizes = {
+        "fp32 torch": (run / "model/model.safetensors").stat().st_size,
+        "fp32 onnx": sum(e["bytes"] for n, e in manifest["files"].items() if n.startswith("model.onnx")),
+        "int8 onnx": sum(e["bytes"] for n, e in manifest["files"].items() if n.startswith("model.int8.onnx")),
+    }
     base = throughput["fp32 torch"]["rows_per_s"]
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "run": str(run), "bundle": str(bundle),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": str(run),
+        "bundle": str(bundle),
         "command": " ".join(["python scripts/bench/export_bench.py", *sys.argv[1:]]),
-        "machine": {"cpu": _cpu_model(), "int8_flags": int8_cpu_flags(), "cores": os.cpu_count(),
-                    "threads": args.threads,
-                    "load_avg_before": load_before, "load_avg_after": os.getloadavg(), "platform": platform.platform()},
+        "machine": {
+            "cpu": _cpu_model(),
+            "int8_flags": int8_cpu_flags(),
+            "cores": os.cpu_count(),
+            "threads": args.threads,
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
+            "platform": platform.platform(),
+        },
         "versions": {k: manifest["versions"].get(k) for k in ("torch", "onnxruntime", "onnx", "transformers")},
-        "export": {k: manifest.get(k) for k in ("exporter", "opset")} | {"quantization": {
-            k: manifest["quantization"].get(k) for k in ("mode", "weight_type", "per_channel", "reduce_range",
-                                                         "optimize", "op_types_to_quantize", "modules_to_exclude")}},
-        "inputs": {"batch_size": args.batch_size, "batches": args.batches, "repeats": args.repeats,
-                   "token_length": {"mean": float(lengths.mean()), "p50": float(np.median(lengths)),
-                                    "p95": float(np.percentile(lengths, 95)), "max": int(lengths.max())},
-                   "padded_width_per_batch": [int(f["input_ids"].shape[1]) for f in feeds]},
-        "throughput": throughput, "speedup_vs_torch": {k: v["rows_per_s"] / base for k, v in throughput.items()},
-        "latency_batch1": latency, "bytes": sizes,
+        "export": {k: manifest.get(k) for k in ("exporter", "opset")}
+        | {
+            "quantization": {
+                k: manifest["quantization"].get(k)
+                for k in (
+                    "mode",
+                    "weight_type",
+                    "per_channel",
+                    "reduce_range",
+                    "optimize",
+                    "op_types_to_quantize",
+                    "modules_to_exclude",
+                )
+            }
+        },
+        "inputs": {
+            "batch_size": args.batch_size,
+            "batches": args.batches,
+            "repeats": args.repeats,
+            "token_length": {
+                "mean": float(lengths.mean()),
+                "p50": float(np.median(lengths)),
+                "p95": float(np.percentile(lengths, 95)),
+                "max": int(lengths.max()),
+            },
+            "padded_width_per_batch": [int(f["input_ids"].shape[1]) for f in feeds],
+        },
+        "throughput": throughput,
+        "speedup_vs_torch": {k: v["rows_per_s"] / base for k, v in throughput.items()},
+        "latency_batch1": latency,
+        "bytes": sizes,
         "int8_size_vs_fp32_onnx": sizes["int8 onnx"] / sizes["fp32 onnx"],
         "accuracy": gate,
     }
@@ -215,34 +257,49 @@ def main() -> None:
 
 def markdown(r: dict[str, Any], json_path: Path) -> str:
     m, q, t = r["machine"], r["export"]["quantization"], r["inputs"]["token_length"]
-    lines = [SECTION, "",
-             f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, int8-relevant CPU flags: "
-             f"{', '.join(m.get('int8_flags') or ['none'])}; {m['threads']} threads for "
-             f"every engine), load average {m['load_avg_before'][0]:.1f} before / {m['load_avg_after'][0]:.1f} "
-             f"after; torch {r['versions']['torch']}, onnxruntime {r['versions']['onnxruntime']}. "
-             f"Raw numbers: `{json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}`.", "",
-             f"Run `{Path(r['run']).name}`; exporter {r['export']['exporter']}, opset {r['export']['opset']}; "
-             f"quantization {q['mode']} ({q['weight_type']}, per_channel={q['per_channel']}, "
-             f"reduce_range={q['reduce_range']}, optimize={q['optimize']}). Batches of {r['inputs']['batch_size']} "
-             f"demo texts (tokens: mean {t['mean']:.0f}, p50 {t['p50']:.0f}, p95 {t['p95']:.0f}; padded widths "
-             f"{r['inputs']['padded_width_per_batch']}), median of {r['inputs']['repeats']} passes.", "",
-             "| engine | batch-32 rows/s | × fp32 torch | rows per CPU-s | × fp32 torch (CPU-s) | "
-             "p50 ms (batch 1) | p95 ms (batch 1) | file MB |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        SECTION,
+        "",
+        f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, int8-relevant CPU flags: "
+        f"{', '.join(m.get('int8_flags') or ['none'])}; {m['threads']} threads for "
+        f"every engine), load average {m['load_avg_before'][0]:.1f} before / {m['load_avg_after'][0]:.1f} "
+        f"after; torch {r['versions']['torch']}, onnxruntime {r['versions']['onnxruntime']}. "
+        f"Raw numbers: `{json_path.relative_to(ROOT) if json_path.is_relative_to(ROOT) else json_path}`.",
+        "",
+        f"Run `{Path(r['run']).name}`; exporter {r['export']['exporter']}, opset {r['export']['opset']}; "
+        f"quantization {q['mode']} ({q['weight_type']}, per_channel={q['per_channel']}, "
+        f"reduce_range={q['reduce_range']}, optimize={q['optimize']}). Batches of {r['inputs']['batch_size']} "
+        f"demo texts (tokens: mean {t['mean']:.0f}, p50 {t['p50']:.0f}, p95 {t['p95']:.0f}; padded widths "
+        f"{r['inputs']['padded_width_per_batch']}), median of {r['inputs']['repeats']} passes.",
+        "",
+        "| engine | batch-32 rows/s | × fp32 torch | rows per CPU-s | × fp32 torch (CPU-s) | "
+        "p50 ms (batch 1) | p95 ms (batch 1) | file MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     cpu_base = r["throughput"]["fp32 torch"]["rows_per_cpu_s"]
     for name, v in r["throughput"].items():
         lat = r["latency_batch1"][name]
-        lines.append(f"| {name} | {v['rows_per_s']:.1f} | {r['speedup_vs_torch'][name]:.2f} | "
-                     f"{v['rows_per_cpu_s']:.1f} | {v['rows_per_cpu_s'] / cpu_base:.2f} | {lat['p50_ms']:.1f} | "
-                     f"{lat['p95_ms']:.1f} | {r['bytes'][name] / 1e6:.0f} |")
+        lines.append(
+            f"| {name} | {v['rows_per_s']:.1f} | {r['speedup_vs_torch'][name]:.2f} | "
+            f"{v['rows_per_cpu_s']:.1f} | {v['rows_per_cpu_s'] / cpu_base:.2f} | {lat['p50_ms']:.1f} | "
+            f"{lat['p95_ms']:.1f} | {r['bytes'][name] / 1e6:.0f} |"
+        )
     speed, size = r["speedup_vs_torch"]["int8 onnx"], r["int8_size_vs_fp32_onnx"]
-    lines += ["", f"Targets: int8 throughput ≥ 2.5× fp32 torch — **{speed:.2f}×** "
-              f"({'met' if speed >= 2.5 else 'missed'}); int8 file ≤ 30% of fp32 ONNX — **{100 * size:.0f}%** "
-              f"({'met' if size <= 0.30 else 'missed'}).", ""]
+    lines += [
+        "",
+        f"Targets: int8 throughput ≥ 2.5× fp32 torch — **{speed:.2f}×** "
+        f"({'met' if speed >= 2.5 else 'missed'}); int8 file ≤ 30% of fp32 ONNX — **{100 * size:.0f}%** "
+        f"({'met' if size <= 0.30 else 'missed'}).",
+        "",
+    ]
     a = r["accuracy"]
-    lines += [f"int8 vs fp32 ONNX on validation, {a['metric']} in points (gate: overall drop ≤ "
-              f"{a['max_drop_overall']}, per language ≤ {a['max_drop_per_language']} when n ≥ {a['min_language_rows']}):",
-              "", "| language | n | fp32 | int8 | drop |", "|---|---|---|---|---|"]
+    lines += [
+        f"int8 vs fp32 ONNX on validation, {a['metric']} in points (gate: overall drop ≤ "
+        f"{a['max_drop_overall']}, per language ≤ {a['max_drop_per_language']} when n ≥ {a['min_language_rows']}):",
+        "",
+        "| language | n | fp32 | int8 | drop |",
+        "|---|---|---|---|---|",
+    ]
     o = a["overall"]
     lines.append(f"| all | | {o['fp32']:.2f} | {o['quantized']:.2f} | {o['drop']:.2f} |")
     for lang, v in a["per_language"].items():

@@ -73,8 +73,9 @@ def main() -> None:
     bundle, run = args.bundle.resolve(), args.run.resolve()
     predictor = BundlePredictor(bundle, "int8", threads=args.threads)
     ids = predictor.encode(demo_texts())
-    feeds = [predictor.feeds([ids[i] for i in batch])
-             for batch in _batches(len(ids), args.batch_size, args.batches, seed=0)]  # export_bench's batches
+    feeds = [
+        predictor.feeds([ids[i] for i in batch]) for batch in _batches(len(ids), args.batch_size, args.batches, seed=0)
+    ]  # export_bench's batches
     rows = sum(len(f["input_ids"]) for f in feeds)
 
     torch.set_num_threads(args.threads)
@@ -116,15 +117,27 @@ def main() -> None:
     # the unprofiled wall time: the time the int8 graph would take if everything else were free.
     gemm_share = {name: gemm_ms[name] / sum(kernels[name].values()) for name in GEMM_OPS}
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "run": str(run), "bundle": str(bundle),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": str(run),
+        "bundle": str(bundle),
         "command": " ".join(["python scripts/bench/int8_ceiling.py", *sys.argv[1:]]),
-        "machine": {"cpu": _cpu_model(), "int8_flags": int8_cpu_flags(), "cores": os.cpu_count(),
-                    "threads": args.threads,
-                    "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
+        "machine": {
+            "cpu": _cpu_model(),
+            "int8_flags": int8_cpu_flags(),
+            "cores": os.cpu_count(),
+            "threads": args.threads,
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
+        },
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
-        "inputs": {"rows_per_pass": rows, "padded_width_per_batch": [int(f["input_ids"].shape[1]) for f in feeds],
-                   "passes": args.passes},
-        "wall_ms_per_pass": wall_ms, "kernel_ms_per_pass_by_op": kernels, "gemm_kernel_ms_per_pass": gemm_ms,
+        "inputs": {
+            "rows_per_pass": rows,
+            "padded_width_per_batch": [int(f["input_ids"].shape[1]) for f in feeds],
+            "passes": args.passes,
+        },
+        "wall_ms_per_pass": wall_ms,
+        "kernel_ms_per_pass_by_op": kernels,
+        "gemm_kernel_ms_per_pass": gemm_ms,
         "gemm_share_of_kernel_time": gemm_share,
         "gemm_ops": {k: list(v) for k, v in GEMM_OPS.items()},
         "measured_speedup_vs_torch": {k: wall_ms["fp32 torch"] / v for k, v in wall_ms.items()},
@@ -140,26 +153,37 @@ def main() -> None:
 def markdown(r: dict[str, Any], path: Path) -> str:
     m, w, k = r["machine"], r["wall_ms_per_pass"], r["kernel_ms_per_pass_by_op"]
     rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    lines = [f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, int8-relevant CPU flags: "
-             f"{', '.join(m.get('int8_flags') or ['none'])}; {m['threads']} threads), load "
-             f"average {m['load_avg_before'][0]:.1f} before / {m['load_avg_after'][0]:.1f} after; torch "
-             f"{r['versions']['torch']}, onnxruntime {r['versions']['onnxruntime']}. One pass = "
-             f"{r['inputs']['rows_per_pass']} demo rows in batches of 32 (padded widths "
-             f"{r['inputs']['padded_width_per_batch']}); medians of {r['inputs']['passes']} interleaved passes. "
-             f"Raw: `{rel}`.", "",
-             "| engine | wall ms per pass | × fp32 torch | GEMM kernels, profiled ms (ops) | other kernels, profiled ms "
-             "| GEMM share |", "|---|---|---|---|---|---|",
-             f"| fp32 torch | {w['fp32 torch']:.0f} | 1.00 | | | |"]
+    lines = [
+        f"`{r['command']}` — {r['date'][:10]}, {m['cpu']} ({m['cores']} cores, int8-relevant CPU flags: "
+        f"{', '.join(m.get('int8_flags') or ['none'])}; {m['threads']} threads), load "
+        f"average {m['load_avg_before'][0]:.1f} before / {m['load_avg_after'][0]:.1f} after; torch "
+        f"{r['versions']['torch']}, onnxruntime {r['versions']['onnxruntime']}. One pass = "
+        f"{r['inputs']['rows_per_pass']} demo rows in batches of 32 (padded widths "
+        f"{r['inputs']['padded_width_per_batch']}); medians of {r['inputs']['passes']} interleaved passes. "
+        f"Raw: `{rel}`.",
+        "",
+        "| engine | wall ms per pass | × fp32 torch | GEMM kernels, profiled ms (ops) | other kernels, profiled ms "
+        "| GEMM share |",
+        "|---|---|---|---|---|---|",
+        f"| fp32 torch | {w['fp32 torch']:.0f} | 1.00 | | | |",
+    ]
     for name in ("fp32 onnx", "int8 onnx"):
         gemm = r["gemm_kernel_ms_per_pass"][name]
-        lines.append(f"| {name} | {w[name]:.0f} | {r['measured_speedup_vs_torch'][name]:.2f} | {gemm:.0f} "
-                     f"({' + '.join(r['gemm_ops'][name])}) | {sum(k[name].values()) - gemm:.0f} | "
-                     f"{100 * r['gemm_share_of_kernel_time'][name]:.0f}% |")
+        lines.append(
+            f"| {name} | {w[name]:.0f} | {r['measured_speedup_vs_torch'][name]:.2f} | {gemm:.0f} "
+            f"({' + '.join(r['gemm_ops'][name])}) | {sum(k[name].values()) - gemm:.0f} | "
+            f"{100 * r['gemm_share_of_kernel_time'][name]:.0f}% |"
+        )
     top = ", ".join(f"{op} {ms:.0f}" for op, ms in list(k["int8 onnx"].items())[:6])
-    lines += ["", f"int8 kernel time by op (ms per pass): {top}.", "",
-              f"**Ceiling = fp32 torch / (int8 wall time × GEMM share) = {r['ceiling_vs_torch']:.2f}×**: the int8 "
-              f"speed-up if everything but its GEMM kernels were free; the int8 GEMM kernels are {r['int8_gemm_kernels_vs_fp32_onnx']:.2f}× "
-              f"onnxruntime's fp32 ones in the same graph position.", ""]
+    lines += [
+        "",
+        f"int8 kernel time by op (ms per pass): {top}.",
+        "",
+        f"**Ceiling = fp32 torch / (int8 wall time × GEMM share) = {r['ceiling_vs_torch']:.2f}×**: the int8 "
+        f"speed-up if everything but its GEMM kernels were free; the int8 GEMM kernels are {r['int8_gemm_kernels_vs_fp32_onnx']:.2f}× "
+        f"onnxruntime's fp32 ones in the same graph position.",
+        "",
+    ]
     return "\n".join(lines)
 
 

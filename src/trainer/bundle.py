@@ -49,8 +49,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def contract(task: str, label_names: list[str], input_names: list[str], max_length: int,
-             temperature: float) -> dict[str, Any]:
+def contract(
+    task: str, label_names: list[str], input_names: list[str], max_length: int, temperature: float
+) -> dict[str, Any]:
     """What a caller feeds the graph and how to read what comes out."""
     shape = ["batch", "sequence"]
     meaning = {
@@ -61,14 +62,22 @@ def contract(task: str, label_names: list[str], input_names: list[str], max_leng
     if task == "multilabel":
         scores = f"sigmoid(logits / {temperature:g}) per label; label k is on when its score >= thresholds[k]"
     elif task == "binary":
-        scores = (f"softmax(logits / {temperature:g}); the positive label wins when its score >= thresholds[0], "
-                  "otherwise the other label")
+        scores = (
+            f"softmax(logits / {temperature:g}); the positive label wins when its score >= thresholds[0], "
+            "otherwise the other label"
+        )
     else:
         scores = f"softmax(logits / {temperature:g}); the prediction is the argmax"
     return {
         "inputs": [{"name": n, "dtype": "int64", "shape": shape, "meaning": meaning[n]} for n in input_names],
-        "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(label_names)],
-                     "meaning": f"unnormalised scores in labels.json order {label_names}; {scores}"}],
+        "outputs": [
+            {
+                "name": "logits",
+                "dtype": "float32",
+                "shape": ["batch", len(label_names)],
+                "meaning": f"unnormalised scores in labels.json order {label_names}; {scores}",
+            }
+        ],
         "max_length": max_length,
         "temperature": temperature,
         "task": task,
@@ -131,15 +140,23 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
 
 
 def file_table_names(folder: Path) -> list[str]:
-    return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
-            and p.relative_to(folder).as_posix() != MANIFEST]
+    return [
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST
+    ]
 
 
 def write_readme(folder: Path, summary: dict[str, Any]) -> None:
     """A README listing the bundle's files, so the folder explains itself without this code."""
-    lines = ["# Export bundle", "", "Written by `python -m trainer.export`; check it with "
-             "`python -c \"from trainer.bundle import verify_bundle; verify_bundle('.')\"`, "
-             "predict with `python -m trainer.predict <bundle> \"text\"`.", ""]
+    lines = [
+        "# Export bundle",
+        "",
+        "Written by `python -m trainer.export`; check it with "
+        "`python -c \"from trainer.bundle import verify_bundle; verify_bundle('.')\"`, "
+        'predict with `python -m trainer.predict <bundle> "text"`.',
+        "",
+    ]
     lines += [f"- **{key}**: {value}" for key, value in summary.items()]
     present = {p.name for p in folder.iterdir()} | {MANIFEST, "README.md"}
     lines += ["", "| file | what it holds |", "|---|---|"]

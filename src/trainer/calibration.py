@@ -16,8 +16,7 @@ def _nll(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool) -> torch.
     return torch.nn.functional.cross_entropy(logits, labels.long())
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool = False,
-                    max_iter: int = 200) -> float:
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool = False, max_iter: int = 200) -> float:
     """The T > 0 minimising validation NLL of ``logits / T`` (optimised in log space, LBFGS)."""
     logits = logits.detach().clone().double()  # may come from inference_mode
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -41,8 +40,9 @@ def probabilities(logits: torch.Tensor, multilabel: bool, temperature: float = 1
     return torch.sigmoid(scaled) if multilabel else scaled.softmax(dim=-1)
 
 
-def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, multilabel: bool,
-                     n_bins: int = 15) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reliability_bins(
+    probs: torch.Tensor, labels: torch.Tensor, multilabel: bool, n_bins: int = 15
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per equal-width confidence bin: mean confidence, accuracy, count.
 
     Single-label: confidence of the predicted class vs whether it is right. Multi-label: every
@@ -63,16 +63,21 @@ def reliability_bins(probs: torch.Tensor, labels: torch.Tensor, multilabel: bool
     return conf_sum / safe, acc_sum / safe, count
 
 
-def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, multilabel: bool,
-                               n_bins: int = 15) -> float:
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, multilabel: bool, n_bins: int = 15) -> float:
     """ECE: count-weighted mean |accuracy − confidence| over equal-width bins."""
     conf, acc, count = reliability_bins(probs, labels, multilabel, n_bins)
     total = count.sum()
     return float(((acc - conf).abs() * count).sum() / total) if total > 0 else 0.0
 
 
-def calibrate(val_logits: torch.Tensor, val_labels: torch.Tensor, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
-              task: str, mode: str | bool = "auto", n_bins: int = 15) -> dict[str, object]:
+def calibrate(
+    val_logits: torch.Tensor,
+    val_labels: torch.Tensor,
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    task: str,
+    mode: str | bool = "auto",
+    n_bins: int = 15,
+) -> dict[str, object]:
     """Fit T on validation when ``mode`` says so and report ECE before/after for every split.
 
     ``mode``: ``auto`` (on for multiclass only: binary and multi-label decisions already use tuned
@@ -83,8 +88,12 @@ def calibrate(val_logits: torch.Tensor, val_labels: torch.Tensor, splits: dict[s
     enabled = task == "multiclass" if mode == "auto" else mode in (True, "true")
     multilabel = task == "multilabel"
     temperature = fit_temperature(val_logits, val_labels, multilabel) if enabled else 1.0
-    report: dict[str, object] = {"method": "temperature_scaling" if enabled else "none", "temperature": temperature,
-                                 "fitted_on": "validation" if enabled else None, "n_bins": n_bins}
+    report: dict[str, object] = {
+        "method": "temperature_scaling" if enabled else "none",
+        "temperature": temperature,
+        "fitted_on": "validation" if enabled else None,
+        "n_bins": n_bins,
+    }
     for name, (logits, labels) in splits.items():
         before = expected_calibration_error(probabilities(logits, multilabel), labels, multilabel, n_bins)
         after = expected_calibration_error(probabilities(logits, multilabel, temperature), labels, multilabel, n_bins)

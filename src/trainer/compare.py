@@ -65,8 +65,20 @@ class StatsSettings:
 
 
 def _delta_row(scope: str, key: str, metric: str, r: Any, p_mcnemar: float | None, p_used: float) -> dict[str, Any]:
-    return {"scope": scope, "key": key, "metric": metric, "n": r.n, "baseline": r.a, "run": r.b, "delta": r.delta,
-            "low": r.low, "high": r.high, "p_bootstrap": r.p_value, "p_mcnemar": p_mcnemar, "p": p_used}
+    return {
+        "scope": scope,
+        "key": key,
+        "metric": metric,
+        "n": r.n,
+        "baseline": r.a,
+        "run": r.b,
+        "delta": r.delta,
+        "low": r.low,
+        "high": r.high,
+        "p_bootstrap": r.p_value,
+        "p_mcnemar": p_mcnemar,
+        "p": p_used,
+    }
 
 
 def compare_pair(base: RunEvidence, run: RunEvidence, metrics: list[str], settings: StatsSettings) -> dict[str, Any]:
@@ -92,13 +104,19 @@ def compare_pair(base: RunEvidence, run: RunEvidence, metrics: list[str], settin
         r = paired_bootstrap(a.subset(idx), b.subset(idx), [main], s.n_boot, s.seed, s.confidence, group=lang)[main]
         mc = mcnemar(a.subset(idx).correct, b.subset(idx).correct)
         p = r.p_value if s.test == "bootstrap" else mc.p_mid
-        languages.append({**_delta_row("language", lang, main, r, mc.p_mid, p), "tested": True,
-                          "a_only": mc.a_only, "b_only": mc.b_only})
+        languages.append(
+            {
+                **_delta_row("language", lang, main, r, mc.p_mid, p),
+                "tested": True,
+                "a_only": mc.a_only,
+                "b_only": mc.b_only,
+            }
+        )
     class_metrics = [f"class/{n}/f1" for n in base.label_map.names]
     per_class = paired_bootstrap(a, b, class_metrics, s.n_boot, s.seed, s.confidence, group="classes")
     classes: list[dict[str, Any]] = [
-        {**_delta_row("class", m.split("/")[1], "f1", r, None, r.p_value), "tested": True}
-        for m, r in per_class.items()]
+        {**_delta_row("class", m.split("/")[1], "f1", r, None, r.p_value), "tested": True} for m, r in per_class.items()
+    ]
     for family in (languages, classes):
         tested = {row["key"]: row["p"] for row in family if row["tested"]}
         adjusted = holm(tested) if s.correction == "holm" else tested
@@ -110,18 +128,32 @@ def compare_pair(base: RunEvidence, run: RunEvidence, metrics: list[str], settin
             row.setdefault("p_adjusted", row["p"])
             row["significant"] = bool(row["p_adjusted"] < s.alpha and row["delta"] != 0)
             row["direction"] = "better" if row["delta"] > 0 else ("worse" if row["delta"] < 0 else "same")
-    return {"run_id": run.run_id, "shared": True, "reason": reason, "overall": rows, "languages": languages,
-            "classes": classes, "mcnemar": asdict(test_all)}
+    return {
+        "run_id": run.run_id,
+        "shared": True,
+        "reason": reason,
+        "overall": rows,
+        "languages": languages,
+        "classes": classes,
+        "mcnemar": asdict(test_all),
+    }
 
 
 def statement(name: str, base: str, row: dict[str, Any], settings: StatsSettings) -> str:
-    """"B beats A on th" as a sentence with its numbers."""
+    """ "B beats A on th" as a sentence with its numbers."""
     verb = {"better": "beats", "worse": "is worse than", "same": "ties"}[row["direction"]]
-    where = "overall" if row["scope"] == "overall" else f"on {row['key']}" if row["scope"] == "language" \
+    where = (
+        "overall"
+        if row["scope"] == "overall"
+        else f"on {row['key']}"
+        if row["scope"] == "language"
         else f"on class {row['key']}"
+    )
     how = "paired bootstrap" if row["scope"] != "language" or settings.test == "bootstrap" else "McNemar mid-p"
-    return (f"{name} {verb} {base} {where}: {row['metric']} {row['delta']:+.3f} "
-            f"[{row['low']:+.3f}, {row['high']:+.3f}], p={row['p_adjusted']:.4f} ({how}, n={row['n']})")
+    return (
+        f"{name} {verb} {base} {where}: {row['metric']} {row['delta']:+.3f} "
+        f"[{row['low']:+.3f}, {row['high']:+.3f}], p={row['p_adjusted']:.4f} ({how}, n={row['n']})"
+    )
 
 
 def select_runs(client: Any, selection: Selection) -> list[Any]:
@@ -142,16 +174,28 @@ def select_runs(client: Any, selection: Selection) -> list[Any]:
         clauses.append(selection.filter)
     if not clauses and not selection.experiments:
         raise ConfigError("select: give experiments, run_ids, tags or a filter (refusing to compare every run)")
-    runs = client.search_runs(experiments, filter_string=" and ".join(clauses), max_results=selection.max_runs,
-                              order_by=["attributes.start_time ASC"])
+    runs = client.search_runs(
+        experiments,
+        filter_string=" and ".join(clauses),
+        max_results=selection.max_runs,
+        order_by=["attributes.start_time ASC"],
+    )
     missing = set(selection.run_ids) - {r.info.run_id for r in runs}
     if missing:
         raise ConfigError(f"select.run_ids: {sorted(missing)} not found (or excluded by the other criteria)")
     return list(runs)
 
 
-def run_compare(uri: str, selection: Selection, baseline: str | None, split: str, metrics: list[str],
-                stats: StatsSettings, out_dir: Path, experiment_name: str | None = "compare") -> dict[str, Any]:
+def run_compare(
+    uri: str,
+    selection: Selection,
+    baseline: str | None,
+    split: str,
+    metrics: list[str],
+    stats: StatsSettings,
+    out_dir: Path,
+    experiment_name: str | None = "compare",
+) -> dict[str, Any]:
     """Select, compare and report; logs the report to ``experiment_name`` unless it is None."""
     from mlflow.tracking import MlflowClient
 
@@ -169,8 +213,9 @@ def run_compare(uri: str, selection: Selection, baseline: str | None, split: str
     with tempfile.TemporaryDirectory(prefix="seaguard-compare-") as tmp:
         for r in runs:
             try:
-                evidence[r.info.run_id] = download_evidence(client, r.info.run_id, split, Path(tmp) / r.info.run_id,
-                                                            uri)
+                evidence[r.info.run_id] = download_evidence(
+                    client, r.info.run_id, split, Path(tmp) / r.info.run_id, uri
+                )
             except EvidenceError as err:
                 if r.info.run_id == base_id:
                     raise
@@ -185,23 +230,42 @@ def run_compare(uri: str, selection: Selection, baseline: str | None, split: str
     per_run: dict[str, dict[str, Any]] = {}
     for run_id, ev in evidence.items():
         intervals = bootstrap_intervals(ev.decisions, chosen, stats.n_boot, stats.seed, stats.confidence, "overall")
-        langs = {lang: bootstrap_intervals(ev.decisions.subset(idx), [chosen[0]], stats.n_boot, stats.seed,
-                                           stats.confidence, lang)[chosen[0]]
-                 for lang, idx in ev.language_rows().items()}
-        per_run[run_id] = {"name": ev.name, "rows": len(ev.ids), "split_digest": ev.split_digest,
-                           "metrics": {m: asdict(v) for m, v in intervals.items()},
-                           "languages": {lang: {**asdict(v), "n": len(ev.language_rows()[lang])}
-                                         for lang, v in langs.items()},
-                           "costs": ev.costs, "entry_point": ev.tags.get("entry_point")}
+        langs = {
+            lang: bootstrap_intervals(
+                ev.decisions.subset(idx), [chosen[0]], stats.n_boot, stats.seed, stats.confidence, lang
+            )[chosen[0]]
+            for lang, idx in ev.language_rows().items()
+        }
+        per_run[run_id] = {
+            "name": ev.name,
+            "rows": len(ev.ids),
+            "split_digest": ev.split_digest,
+            "metrics": {m: asdict(v) for m, v in intervals.items()},
+            "languages": {lang: {**asdict(v), "n": len(ev.language_rows()[lang])} for lang, v in langs.items()},
+            "costs": ev.costs,
+            "entry_point": ev.tags.get("entry_point"),
+        }
     pairs = {run_id: compare_pair(base, ev, chosen, stats) for run_id, ev in evidence.items() if run_id != base_id}
-    result = {"created": datetime.now(UTC).isoformat(), "tracking_uri": uri, "split": split, "baseline": base_id,
-              "metrics": chosen, "stats": asdict(stats), "selection": asdict(selection), "runs": per_run,
-              "comparisons": pairs,
-              "not_compared": {k: v["reason"] for k, v in pairs.items() if not v["shared"]}, "skipped": skipped,
-              "statements": [statement(per_run[k]["name"], base.name, row, stats)
-                             for k, v in pairs.items() if v["shared"]
-                             for row in [*v["overall"][:1], *v["languages"], *v["classes"]]
-                             if row.get("significant")]}
+    result = {
+        "created": datetime.now(UTC).isoformat(),
+        "tracking_uri": uri,
+        "split": split,
+        "baseline": base_id,
+        "metrics": chosen,
+        "stats": asdict(stats),
+        "selection": asdict(selection),
+        "runs": per_run,
+        "comparisons": pairs,
+        "not_compared": {k: v["reason"] for k, v in pairs.items() if not v["shared"]},
+        "skipped": skipped,
+        "statements": [
+            statement(per_run[k]["name"], base.name, row, stats)
+            for k, v in pairs.items()
+            if v["shared"]
+            for row in [*v["overall"][:1], *v["languages"], *v["classes"]]
+            if row.get("significant")
+        ],
+    }
     files = write_report(result, out_dir)
     if experiment_name:
         result["mlflow_run_id"] = _log_report(client, experiment_name, result, files, out_dir)
@@ -215,15 +279,23 @@ def run_compare(uri: str, selection: Selection, baseline: str | None, split: str
     return result
 
 
-def _log_report(client: Any, experiment_name: str, result: dict[str, Any], files: dict[str, Path],
-                out_dir: Path) -> str:
+def _log_report(
+    client: Any, experiment_name: str, result: dict[str, Any], files: dict[str, Path], out_dir: Path
+) -> str:
     exp = client.get_experiment_by_name(experiment_name)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment_name)
     compared = [k for k in result["runs"] if k != result["baseline"]]
-    run = client.create_run(exp_id, run_name=out_dir.name, tags={
-        "entry_point": "trainer.compare", "baseline_run_id": result["baseline"],
-        "compared_run_ids": ",".join(compared)[:5000], "split": result["split"],
-        "not_compared": ",".join(result["not_compared"])[:5000]})
+    run = client.create_run(
+        exp_id,
+        run_name=out_dir.name,
+        tags={
+            "entry_point": "trainer.compare",
+            "baseline_run_id": result["baseline"],
+            "compared_run_ids": ",".join(compared)[:5000],
+            "split": result["split"],
+            "not_compared": ",".join(result["not_compared"])[:5000],
+        },
+    )
     run_id = run.info.run_id
     client.log_metric(run_id, "significant_deltas", float(len(result["statements"])))
     client.log_metric(run_id, "runs_not_compared", float(len(result["not_compared"])))
@@ -244,13 +316,17 @@ def main(cfg: DictConfig) -> None:
 
     c = to_container(cfg)
     check_reachable(c["tracking"]["uri"])
-    run_compare(uri=c["tracking"]["uri"], selection=build_dataclass(Selection, dict(c["select"]), "select"),
-                baseline=c["baseline"], split=c["split"], metrics=list(c["metrics"] or []),
-                stats=_stats_settings(c["stats"]),
-                out_dir=Path(c["out_dir"]) if c["out_dir"] else Path(HydraConfig.get().runtime.output_dir),
-                experiment_name=c["tracking"]["experiment_name"] if c["log_report"] else None)
+    run_compare(
+        uri=c["tracking"]["uri"],
+        selection=build_dataclass(Selection, dict(c["select"]), "select"),
+        baseline=c["baseline"],
+        split=c["split"],
+        metrics=list(c["metrics"] or []),
+        stats=_stats_settings(c["stats"]),
+        out_dir=Path(c["out_dir"]) if c["out_dir"] else Path(HydraConfig.get().runtime.output_dir),
+        experiment_name=c["tracking"]["experiment_name"] if c["log_report"] else None,
+    )
 
 
 if __name__ == "__main__":
     main()
-

@@ -16,9 +16,13 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-COST_COLUMNS = {"train_time_s": ("train time (s)", "{:.1f}"), "train_samples_per_s": ("samples/s", "{:.1f}"),
-                "model_mb": ("model MB", "{:.1f}"), "int8_mb": ("int8 MB", "{:.1f}"),
-                "int8_latency_ms": ("int8 latency ms (p50, batch 1)", "{:.2f}")}
+COST_COLUMNS = {
+    "train_time_s": ("train time (s)", "{:.1f}"),
+    "train_samples_per_s": ("samples/s", "{:.1f}"),
+    "model_mb": ("model MB", "{:.1f}"),
+    "int8_mb": ("int8 MB", "{:.1f}"),
+    "int8_latency_ms": ("int8 latency ms (p50, batch 1)", "{:.2f}"),
+}
 _GOOD, _BAD, _NEUTRAL = "tab:green", "tab:red", "tab:gray"
 
 
@@ -47,11 +51,18 @@ def metric_figure(result: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(7.0, 1.2 + 0.45 * len(ids)), layout="constrained")
     ax = fig.subplots()
     y = list(range(len(ids)))
-    colors = [_NEUTRAL if r == result["baseline"] or result["comparisons"].get(r, {}).get("shared") else _BAD
-              for r in ids]
+    colors = [
+        _NEUTRAL if r == result["baseline"] or result["comparisons"].get(r, {}).get("shared") else _BAD for r in ids
+    ]
     ax.barh(y, [v["value"] for v in values], color=colors, alpha=0.6)
-    ax.errorbar([v["value"] for v in values], y, fmt="none", ecolor="black", capsize=4,
-                xerr=[[v["value"] - v["low"] for v in values], [v["high"] - v["value"] for v in values]])
+    ax.errorbar(
+        [v["value"] for v in values],
+        y,
+        fmt="none",
+        ecolor="black",
+        capsize=4,
+        xerr=[[v["value"] - v["low"] for v in values], [v["high"] - v["value"] for v in values]],
+    )
     ax.set_yticks(y, [_name(result, r) + (" *baseline" if r == result["baseline"] else "") for r in ids])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -72,8 +83,14 @@ def language_figure(result: dict[str, Any]) -> Figure:
         xs = [i + (j - (len(ids) - 1) / 2) * width for i, lang in enumerate(langs) if lang in per]
         vals = [per[lang] for lang in langs if lang in per]
         ax.bar(xs, [v["value"] for v in vals], width=width * 0.95, label=_name(result, run_id), alpha=0.8)
-        ax.errorbar(xs, [v["value"] for v in vals], fmt="none", ecolor="black", capsize=2,
-                    yerr=[[v["value"] - v["low"] for v in vals], [v["high"] - v["value"] for v in vals]])
+        ax.errorbar(
+            xs,
+            [v["value"] for v in vals],
+            fmt="none",
+            ecolor="black",
+            capsize=2,
+            yerr=[[v["value"] - v["low"] for v in vals], [v["high"] - v["value"] for v in vals]],
+        )
     ax.set_xticks(range(len(langs)), langs)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric)
@@ -86,14 +103,24 @@ def delta_figure(result: dict[str, Any], run_id: str) -> Figure:
     """Forest plot of one run's deltas against the baseline: languages and classes, significant in colour."""
     pair = result["comparisons"][run_id]
     fig = Figure(figsize=(10.0, 1.5 + 0.35 * max(len(pair["languages"]), len(pair["classes"]))), layout="constrained")
-    for ax, rows, title in zip(fig.subplots(1, 2), (pair["languages"], pair["classes"]),
-                               (f"{result['metrics'][0]} by language", "F1 by class"), strict=True):
+    for ax, rows, title in zip(
+        fig.subplots(1, 2),
+        (pair["languages"], pair["classes"]),
+        (f"{result['metrics'][0]} by language", "F1 by class"),
+        strict=True,
+    ):
         rows = [r for r in rows if r["tested"]]
         y = list(range(len(rows)))
         for i, r in enumerate(rows):
             color = (_GOOD if r["direction"] == "better" else _BAD) if r["significant"] else _NEUTRAL
-            ax.errorbar([r["delta"]], [i], xerr=[[r["delta"] - r["low"]], [r["high"] - r["delta"]]], fmt="o",
-                        color=color, capsize=3)
+            ax.errorbar(
+                [r["delta"]],
+                [i],
+                xerr=[[r["delta"] - r["low"]], [r["high"] - r["delta"]]],
+                fmt="o",
+                color=color,
+                capsize=3,
+            )
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(y, [f"{r['key']} (n={r['n']})" for r in rows])
         ax.invert_yaxis()
@@ -113,34 +140,69 @@ def build_sections(result: dict[str, Any]) -> list[Section]:
     s = result["stats"]
     base = result["baseline"]
     metrics = result["metrics"]
-    intro = Section(f"Comparison on {result['split']}: baseline {_name(result, base)}", [
-        f"{len(result['runs'])} runs; metrics {', '.join(metrics)}; {s['confidence']:.0%} bootstrap intervals "
-        f"({s['n_boot']} resamples, seed {s['seed']}); deltas by paired bootstrap on shared rows, "
-        f"significance at alpha={s['alpha']} ({s['test']} per language, correction {s['correction']}, "
-        f"languages with fewer than {s['min_language_rows']} rows not tested)."])
-    findings = Section("Significant differences", [f"- {line}" for line in result["statements"]]
-                       or ["No significant difference against the baseline."])
+    intro = Section(
+        f"Comparison on {result['split']}: baseline {_name(result, base)}",
+        [
+            f"{len(result['runs'])} runs; metrics {', '.join(metrics)}; {s['confidence']:.0%} bootstrap intervals "
+            f"({s['n_boot']} resamples, seed {s['seed']}); deltas by paired bootstrap on shared rows, "
+            f"significance at alpha={s['alpha']} ({s['test']} per language, correction {s['correction']}, "
+            f"languages with fewer than {s['min_language_rows']} rows not tested)."
+        ],
+    )
+    findings = Section(
+        "Significant differences",
+        [f"- {line}" for line in result["statements"]] or ["No significant difference against the baseline."],
+    )
     sections = [intro, findings]
     if result["not_compared"]:
-        sections.append(Section("Not compared: different test sets", [
-            "These runs were not scored on the baseline's rows; their numbers stand alone, with no delta."],
-            (["run", "reason"], [[_name(result, k), v] for k, v in result["not_compared"].items()])))
+        sections.append(
+            Section(
+                "Not compared: different test sets",
+                ["These runs were not scored on the baseline's rows; their numbers stand alone, with no delta."],
+                (["run", "reason"], [[_name(result, k), v] for k, v in result["not_compared"].items()]),
+            )
+        )
     if result.get("skipped"):
-        sections.append(Section(f"Skipped: no {result['split']} predictions", [],
-                                (["run", "reason"], [[f"{v['name']} ({k[:8]})", v["reason"]]
-                                                     for k, v in result["skipped"].items()])))
+        sections.append(
+            Section(
+                f"Skipped: no {result['split']} predictions",
+                [],
+                (["run", "reason"], [[f"{v['name']} ({k[:8]})", v["reason"]] for k, v in result["skipped"].items()]),
+            )
+        )
     header = ["run", "rows", *[f"{m} [CI]" for m in metrics], *[c[0] for c in COST_COLUMNS.values()]]
-    rows = [[_name(result, r) + (" (baseline)" if r == base else ""), str(v["rows"]),
-             *[_ci(v["metrics"][m]) for m in metrics],
-             *[_fmt(v["costs"].get(k), pattern) for k, (_, pattern) in COST_COLUMNS.items()]]
-            for r, v in result["runs"].items()]
+    rows = [
+        [
+            _name(result, r) + (" (baseline)" if r == base else ""),
+            str(v["rows"]),
+            *[_ci(v["metrics"][m]) for m in metrics],
+            *[_fmt(v["costs"].get(k), pattern) for k, (_, pattern) in COST_COLUMNS.items()],
+        ]
+        for r, v in result["runs"].items()
+    ]
     sections.append(Section("Metrics", [], (header, rows), ["metrics.png"]))
     langs = sorted({lang for v in result["runs"].values() for lang in v["languages"]})
     ids = list(result["runs"])
-    lang_rows = [[lang, *[_ci(result["runs"][r]["languages"][lang]) + f" n={result['runs'][r]['languages'][lang]['n']}"
-                          if lang in result["runs"][r]["languages"] else "-" for r in ids]] for lang in langs]
-    sections.append(Section(f"{metrics[0]} per language [CI]", [], (["language", *[_name(result, r) for r in ids]],
-                                                                    lang_rows), ["per_language.png"]))
+    lang_rows = [
+        [
+            lang,
+            *[
+                _ci(result["runs"][r]["languages"][lang]) + f" n={result['runs'][r]['languages'][lang]['n']}"
+                if lang in result["runs"][r]["languages"]
+                else "-"
+                for r in ids
+            ],
+        ]
+        for lang in langs
+    ]
+    sections.append(
+        Section(
+            f"{metrics[0]} per language [CI]",
+            [],
+            (["language", *[_name(result, r) for r in ids]], lang_rows),
+            ["per_language.png"],
+        )
+    )
     for run_id, pair in result["comparisons"].items():
         if not pair["shared"]:
             continue
@@ -150,13 +212,30 @@ def build_sections(result: dict[str, Any]) -> list[Section]:
                 table.append([r["scope"], r["key"], str(r["n"]), "", "", "not tested (too few rows)", "", "", ""])
                 continue
             mc = "" if r["p_mcnemar"] is None else f"{r['p_mcnemar']:.4f}"
-            table.append([r["scope"], r["key"] if r["scope"] != "overall" else r["metric"], str(r["n"]),
-                          f"{r['baseline']:.3f}", f"{r['run']:.3f}",
-                          f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]", f"{r['p_bootstrap']:.4f}", mc,
-                          f"**{r['direction']}** (p={r['p_adjusted']:.4f})" if r["significant"] else "no"])
-        sections.append(Section(f"{_name(result, run_id)} against the baseline ({pair['reason']})", [],
-                                (["scope", "key", "n", "baseline", "run", "delta [CI]", "p bootstrap", "p McNemar",
-                                  "significant"], table), [f"delta_{run_id[:8]}.png"]))
+            table.append(
+                [
+                    r["scope"],
+                    r["key"] if r["scope"] != "overall" else r["metric"],
+                    str(r["n"]),
+                    f"{r['baseline']:.3f}",
+                    f"{r['run']:.3f}",
+                    f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]",
+                    f"{r['p_bootstrap']:.4f}",
+                    mc,
+                    f"**{r['direction']}** (p={r['p_adjusted']:.4f})" if r["significant"] else "no",
+                ]
+            )
+        sections.append(
+            Section(
+                f"{_name(result, run_id)} against the baseline ({pair['reason']})",
+                [],
+                (
+                    ["scope", "key", "n", "baseline", "run", "delta [CI]", "p bootstrap", "p McNemar", "significant"],
+                    table,
+                ),
+                [f"delta_{run_id[:8]}.png"],
+            )
+        )
     return sections
 
 
@@ -189,17 +268,25 @@ def to_html(sections: list[Section], figures: dict[str, bytes]) -> str:
         body += [f"<p>{html.escape(line)}</p>" for line in sec.lines if not line.startswith("- ")]
         if sec.table:
             header, rows = sec.table
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
-                        + "</table>")
+            body.append(
+                "<table><tr>"
+                + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+                + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
+                + "</table>"
+            )
         for name in sec.figures:
             data = base64.b64encode(figures[name]).decode("ascii")
             body.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}"></figure>')
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(sections[0].heading)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(sections[0].heading)}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def write_report(result: dict[str, Any], out_dir: Path) -> dict[str, Path]:

@@ -38,9 +38,20 @@ from trainer.run_folder import git_state, run_info, write_json, write_yaml
 
 log = logging.getLogger(__name__)
 
-EVAL_FILES = ("README.md", "config.yaml", "model.json", "labels.json", "thresholds.json", "metrics.json",
-              "calibration.json", "data_report.json", "data_digest.json", "run_info.json", "predictions/",
-              "figures/")
+EVAL_FILES = (
+    "README.md",
+    "config.yaml",
+    "model.json",
+    "labels.json",
+    "thresholds.json",
+    "metrics.json",
+    "calibration.json",
+    "data_report.json",
+    "data_digest.json",
+    "run_info.json",
+    "predictions/",
+    "figures/",
+)
 
 
 @dataclass(frozen=True)
@@ -85,9 +96,14 @@ def map_targets(rows: list[Example], label_map: LabelMap, mapping: dict[str, str
         mapped = [mapping.get(str(v), str(v)) for v in values]
         unknown = [v for v, m in zip(values, mapped, strict=True) if m not in index]
         if unknown:
-            raise DataError(f"label {unknown[0]!r} is not one of the model's labels {list(label_map.names)}; "
-                            f"map it with label_mapping.{unknown[0]}=<model label>",
-                            file=e.source, row=e.row, column=column, line=e.line)
+            raise DataError(
+                f"label {unknown[0]!r} is not one of the model's labels {list(label_map.names)}; "
+                f"map it with label_mapping.{unknown[0]}=<model label>",
+                file=e.source,
+                row=e.row,
+                column=column,
+                line=e.line,
+            )
         if label_map.task == "multilabel":
             out.append([1.0 if n in mapped else 0.0 for n in label_map.names])
         else:
@@ -95,8 +111,14 @@ def map_targets(rows: list[Example], label_map: LabelMap, mapping: dict[str, str
     return torch.tensor(out, dtype=torch.float if label_map.task == "multilabel" else torch.long)
 
 
-def run_evaluate(model: str, data: DataSpec | None, settings: EvaluateSettings, out_dir: Path,
-                 tracking: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> EvaluateResult:
+def run_evaluate(
+    model: str,
+    data: DataSpec | None,
+    settings: EvaluateSettings,
+    out_dir: Path,
+    tracking: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+) -> EvaluateResult:
     """Score ``model`` on one split of ``data`` (None: the data it was trained on) and save everything."""
     started = datetime.now(UTC)
     tracking = tracking or {"backend": "none"}
@@ -109,8 +131,11 @@ def run_evaluate(model: str, data: DataSpec | None, settings: EvaluateSettings, 
             raise ConfigError(f"data.task={spec.task} cannot be scored by a {label_map.task} model ({model})")
         prepared = prepare_data(spec)
         # "all": every row of the data (a set the model never saw: a test-only file as files.all).
-        rows = [e for s in SPLITS for e in prepared.splits[s]] if settings.split == "all" \
+        rows = (
+            [e for s in SPLITS for e in prepared.splits[s]]
+            if settings.split == "all"
             else prepared.splits[settings.split]
+        )
         if not rows:
             raise DataError(f"split {settings.split} of data {spec.name} has no rows")
         column = spec.label_column or ",".join(spec.label_columns)
@@ -123,31 +148,66 @@ def run_evaluate(model: str, data: DataSpec | None, settings: EvaluateSettings, 
     main_metric = settings.main_metric or ref.main_metric or "macro_f1"
     split_metrics = compute_metrics(probs, targets, langs, label_map, ref.thresholds, main_metric)
     calibration = {
-        "method": "temperature_scaling" if ref.temperature != 1.0 else "none", "temperature": ref.temperature,
-        "fitted_on": "the model's validation split (training)", "n_bins": settings.n_bins,
-        f"ece_before/{settings.split}": expected_calibration_error(probabilities(logits, multilabel), targets,
-                                                                   multilabel, settings.n_bins),
-        f"ece_after/{settings.split}": expected_calibration_error(probs, targets, multilabel, settings.n_bins)}
-    metrics = {"main_metric": main_metric, "split": settings.split, "dataset": spec.name,
-               settings.split: split_metrics, "calibration": calibration}
+        "method": "temperature_scaling" if ref.temperature != 1.0 else "none",
+        "temperature": ref.temperature,
+        "fitted_on": "the model's validation split (training)",
+        "n_bins": settings.n_bins,
+        f"ece_before/{settings.split}": expected_calibration_error(
+            probabilities(logits, multilabel), targets, multilabel, settings.n_bins
+        ),
+        f"ece_after/{settings.split}": expected_calibration_error(probs, targets, multilabel, settings.n_bins),
+    }
+    metrics = {
+        "main_metric": main_metric,
+        "split": settings.split,
+        "dataset": spec.name,
+        settings.split: split_metrics,
+        "calibration": calibration,
+    }
 
     # Save: the folder explains itself (and has a run folder's shape for compare).
     out_dir.mkdir(parents=True, exist_ok=True)
     write_yaml(out_dir / "config.yaml", config or {"model": model, "data": asdict(spec), **asdict(settings)})
     write_json(out_dir / "model.json", ref.describe())
     label_map.save(out_dir / "labels.json")
-    write_json(out_dir / "thresholds.json", {"task": label_map.task, "thresholds": ref.thresholds,
-                                             "labels": list(label_map.names), "tuned_on": "the model's validation"})
+    write_json(
+        out_dir / "thresholds.json",
+        {
+            "task": label_map.task,
+            "thresholds": ref.thresholds,
+            "labels": list(label_map.names),
+            "tuned_on": "the model's validation",
+        },
+    )
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "calibration.json", calibration)
-    write_predictions(out_dir / "predictions" / f"{settings.split}.csv", [e.id for e in rows], langs, targets, probs,
-                      label_map, ref.thresholds)
+    write_predictions(
+        out_dir / "predictions" / f"{settings.split}.csv",
+        [e.id for e in rows],
+        langs,
+        targets,
+        probs,
+        label_map,
+        ref.thresholds,
+    )
     prepared.report.save(out_dir / "data_report.json")
-    write_json(out_dir / "data_digest.json", {"digest": prepared.digest, "files": prepared.file_digests,
-                                              "splits": {settings.split: _split_digest(prepared, settings.split)}})
+    write_json(
+        out_dir / "data_digest.json",
+        {
+            "digest": prepared.digest,
+            "files": prepared.file_digests,
+            "splits": {settings.split: _split_digest(prepared, settings.split)},
+        },
+    )
     _save_figures(out_dir / "figures", probs, targets, label_map, ref.thresholds, split_metrics, settings)
-    write_json(out_dir / "run_info.json", run_info("trainer.evaluate", started, {
-        "model": ref.describe(), "dataset": spec.name, "split": settings.split, "rows": len(rows)}))
+    write_json(
+        out_dir / "run_info.json",
+        run_info(
+            "trainer.evaluate",
+            started,
+            {"model": ref.describe(), "dataset": spec.name, "split": settings.split, "rows": len(rows)},
+        ),
+    )
     _write_readme(out_dir, ref, spec, settings, split_metrics, calibration)
     run_id = None
     if tracking.get("backend") == "mlflow":
@@ -173,53 +233,93 @@ def _data_spec(ref: ModelRef, data: DataSpec | None) -> DataSpec:
     return replace(data, normalizer=ref.normalizer)
 
 
-def _save_figures(folder: Path, probs: torch.Tensor, targets: torch.Tensor, label_map: LabelMap,
-                  thresholds: list[float] | None, metrics: dict[str, Any], settings: EvaluateSettings) -> None:
+def _save_figures(
+    folder: Path,
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    label_map: LabelMap,
+    thresholds: list[float] | None,
+    metrics: dict[str, Any],
+    settings: EvaluateSettings,
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     multilabel = label_map.task == "multilabel"
     names, split, main = list(label_map.names), settings.split, metrics["main_metric"]
     figures = {
-        "confusion_matrix.png": confusion_matrix_figure(predict_labels(probs, label_map, thresholds), targets, names,
-                                                        multilabel, title=f"{split}: confusion matrix"),
-        "precision_recall.png": precision_recall_figure(probs, targets, names, multilabel,
-                                                        title=f"{split}: precision-recall"),
+        "confusion_matrix.png": confusion_matrix_figure(
+            predict_labels(probs, label_map, thresholds), targets, names, multilabel, title=f"{split}: confusion matrix"
+        ),
+        "precision_recall.png": precision_recall_figure(
+            probs, targets, names, multilabel, title=f"{split}: precision-recall"
+        ),
         # The probabilities after the model's temperature: the diagram shows what a server would output.
-        "reliability.png": reliability_figure(probs, targets, multilabel, settings.n_bins,
-                                              title=f"{split}: reliability (calibrated)"),
+        "reliability.png": reliability_figure(
+            probs, targets, multilabel, settings.n_bins, title=f"{split}: reliability (calibrated)"
+        ),
         "per_language.png": language_bar_figure(
-            {lang: v.get(main) for lang, v in metrics["per_language"].items()}, main,
-            {lang: v["n"] for lang, v in metrics["per_language"].items()}, metrics["overall"].get(main),
-            title=f"{split}: {main} per language"),
+            {lang: v.get(main) for lang, v in metrics["per_language"].items()},
+            main,
+            {lang: v["n"] for lang, v in metrics["per_language"].items()},
+            metrics["overall"].get(main),
+            title=f"{split}: {main} per language",
+        ),
     }
     for name, figure in figures.items():
         figure.savefig(folder / name, dpi=100)
 
 
-def _write_readme(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSettings,
-                  metrics: dict[str, Any], calibration: dict[str, Any]) -> None:
+def _write_readme(
+    out_dir: Path,
+    ref: ModelRef,
+    spec: DataSpec,
+    settings: EvaluateSettings,
+    metrics: dict[str, Any],
+    calibration: dict[str, Any],
+) -> None:
     main = metrics["main_metric"]
     split = settings.split
-    lines = [f"# Evaluation of {ref.name} on {spec.name}/{split}", "", "Written by `python -m trainer.evaluate`.", "",
-             f"- **model**: `{ref.uri}` ({ref.kind}, scored with {ref.describe()['scored_with']})",
-             f"- **rows**: {metrics['n']}",
-             f"- **{main}**: {metrics['overall'][main]:.4f}",
-             f"- **ECE**: {calibration[f'ece_before/{split}']:.4f} before, {calibration[f'ece_after/{split}']:.4f} "
-             f"after temperature {ref.temperature:.3f}",
-             f"- **label mapping**: {json.dumps(settings.label_mapping, ensure_ascii=False) or '{}'}", "",
-             "| file | what it holds |", "|---|---|"]
-    what = {"config.yaml": "the evaluation config", "model.json": "what was evaluated: source, run, version, "
-            "thresholds, temperature", "labels.json": "the model's label map", "thresholds.json": "the model's "
-            "decision thresholds", "metrics.json": f"{split} metrics (overall, per class, per language) + calibration",
-            "calibration.json": "temperature applied and ECE before/after", "data_report.json": "rows, labels and "
-            "languages per split", "data_digest.json": f"hash of the data and of the {split} split",
-            "run_info.json": "git, host, versions, timings", "predictions/": f"{split}.csv: id, lang, gold, pred, "
-            "scores", "figures/": "confusion matrix, precision-recall, reliability, per-language bars"}
+    lines = [
+        f"# Evaluation of {ref.name} on {spec.name}/{split}",
+        "",
+        "Written by `python -m trainer.evaluate`.",
+        "",
+        f"- **model**: `{ref.uri}` ({ref.kind}, scored with {ref.describe()['scored_with']})",
+        f"- **rows**: {metrics['n']}",
+        f"- **{main}**: {metrics['overall'][main]:.4f}",
+        f"- **ECE**: {calibration[f'ece_before/{split}']:.4f} before, {calibration[f'ece_after/{split}']:.4f} "
+        f"after temperature {ref.temperature:.3f}",
+        f"- **label mapping**: {json.dumps(settings.label_mapping, ensure_ascii=False) or '{}'}",
+        "",
+        "| file | what it holds |",
+        "|---|---|",
+    ]
+    what = {
+        "config.yaml": "the evaluation config",
+        "model.json": "what was evaluated: source, run, version, thresholds, temperature",
+        "labels.json": "the model's label map",
+        "thresholds.json": "the model's decision thresholds",
+        "metrics.json": f"{split} metrics (overall, per class, per language) + calibration",
+        "calibration.json": "temperature applied and ECE before/after",
+        "data_report.json": "rows, labels and languages per split",
+        "data_digest.json": f"hash of the data and of the {split} split",
+        "run_info.json": "git, host, versions, timings",
+        "predictions/": f"{split}.csv: id, lang, gold, pred, scores",
+        "figures/": "confusion matrix, precision-recall, reliability, per-language bars",
+    }
     lines += [f"| `{name}` | {what[name]} |" for name in EVAL_FILES if name in what]
     (out_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _track(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSettings, metrics: dict[str, Any],
-           data_digest: str, tracking: dict[str, Any], config: dict[str, Any]) -> str:
+def _track(
+    out_dir: Path,
+    ref: ModelRef,
+    spec: DataSpec,
+    settings: EvaluateSettings,
+    metrics: dict[str, Any],
+    data_digest: str,
+    tracking: dict[str, Any],
+    config: dict[str, Any],
+) -> str:
     """One MLflow run: params, metrics, the folder as artifacts; a child of the model's run when known."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -233,10 +333,17 @@ def _track(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSetti
     model_run = ref.run_id
     if model_run is None and ref.kind == "run_folder":
         model_run = find_run_by_folder(client, Path(ref.uri).resolve())
-    tags = {"entry_point": "trainer.evaluate", "model_ref": ref.uri, "model_kind": ref.kind,
-            "eval_dataset": spec.name, "eval_split": settings.split, "data_digest": data_digest,
-            "label_mapping": json.dumps(settings.label_mapping, ensure_ascii=False),
-            "git_commit": str(git_state()["commit"]), **mlflow_settings.tags}
+    tags = {
+        "entry_point": "trainer.evaluate",
+        "model_ref": ref.uri,
+        "model_kind": ref.kind,
+        "eval_dataset": spec.name,
+        "eval_split": settings.split,
+        "data_digest": data_digest,
+        "label_mapping": json.dumps(settings.label_mapping, ensure_ascii=False),
+        "git_commit": str(git_state()["commit"]),
+        **mlflow_settings.tags,
+    }
     if ref.version:
         tags["model_version"] = f"{ref.version['name']}/{ref.version['version']}"
     exp = experiment_id(client, mlflow_settings)
@@ -250,13 +357,21 @@ def _track(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSetti
     run_id = run.info.run_id
     split = settings.split
     scalars = flatten_metrics(split, metrics[split])
-    scalars.update({f"calibration/{k}": v for k, v in metrics["calibration"].items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)})
+    scalars.update(
+        {
+            f"calibration/{k}": v
+            for k, v in metrics["calibration"].items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    )
     now = int(datetime.now(UTC).timestamp() * 1000)
     params = config_params(config) if config else {}
-    client.log_batch(run_id, metrics=[Metric(mlflow_key(k), float(v), now, 0) for k, v in scalars.items()],
-                     params=[Param(k, v) for k, v in params.items()],
-                     tags=[RunTag(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE)) for k, v in tags.items()])
+    client.log_batch(
+        run_id,
+        metrics=[Metric(mlflow_key(k), float(v), now, 0) for k, v in scalars.items()],
+        params=[Param(k, v) for k, v in params.items()],
+        tags=[RunTag(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE)) for k, v in tags.items()],
+    )
     client.log_artifacts(run_id, str(out_dir))
     client.set_terminated(run_id, "FINISHED")
     log.info("evaluation logged to MLflow run %s (model run %s)", run_id, model_run)
@@ -265,8 +380,11 @@ def _track(out_dir: Path, ref: ModelRef, spec: DataSpec, settings: EvaluateSetti
 
 def _print_summary(out_dir: Path, metrics: dict[str, Any], calibration: dict[str, Any], split: str) -> None:
     main = metrics["main_metric"]
-    lines = [f"evaluation folder: {out_dir}", f"{split} {main}: {metrics['overall'][main]:.4f} (n={metrics['n']}); "
-             f"ECE {calibration[f'ece_before/{split}']:.4f} -> {calibration[f'ece_after/{split}']:.4f}"]
+    lines = [
+        f"evaluation folder: {out_dir}",
+        f"{split} {main}: {metrics['overall'][main]:.4f} (n={metrics['n']}); "
+        f"ECE {calibration[f'ece_before/{split}']:.4f} -> {calibration[f'ece_after/{split}']:.4f}",
+    ]
     lines += [f"  {lang:>4} n={v['n']:<5} {main}={v.get(main) or 0:.4f}" for lang, v in metrics["per_language"].items()]
     print("\n".join(lines), flush=True)
 

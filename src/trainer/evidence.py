@@ -24,8 +24,7 @@ from trainer.predictions import read_predictions
 from trainer.run_folder import MODEL_MB_METRIC, model_weight_bytes
 from trainer.stats import Decisions
 
-RUN_FILES = ("labels.json", "thresholds.json", "data_digest.json", "metrics.json", "run_info.json",
-             "data_report.json")
+RUN_FILES = ("labels.json", "thresholds.json", "data_digest.json", "metrics.json", "run_info.json", "data_report.json")
 EXPORT_FILES = ("export/manifest.json", "export/smoke.json")
 
 
@@ -52,8 +51,9 @@ class RunEvidence:
 
     @property
     def decisions(self) -> Decisions:
-        return Decisions.from_labels(self.targets, predict_labels(self.probs, self.label_map, self.thresholds),
-                                     self.label_map)
+        return Decisions.from_labels(
+            self.targets, predict_labels(self.probs, self.label_map, self.thresholds), self.label_map
+        )
 
     def language_rows(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
@@ -91,17 +91,25 @@ def _costs(folder: Path, model_bytes: float | None) -> dict[str, float | None]:
     }
 
 
-def evidence_from_folder(folder: Path, split: str, run_id: str | None = None, name: str | None = None,
-                         tags: dict[str, str] | None = None, model_bytes: float | None = None) -> RunEvidence:
+def evidence_from_folder(
+    folder: Path,
+    split: str,
+    run_id: str | None = None,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    model_bytes: float | None = None,
+) -> RunEvidence:
     """Read a run folder (or a downloaded run) into evidence for ``split``."""
     folder = Path(folder)
     who = f"run {run_id}" if run_id else str(folder)
     predictions = folder / "predictions" / f"{split}.csv"
     for path in (predictions, folder / "labels.json", folder / "thresholds.json"):
         if not path.is_file():
-            raise EvidenceError(f"{who}: {path.relative_to(folder)} missing; a comparison needs predictions/"
-                                f"{split}.csv, labels.json and thresholds.json (written by trainer.train and "
-                                f"trainer.evaluate)")
+            raise EvidenceError(
+                f"{who}: {path.relative_to(folder)} missing; a comparison needs predictions/"
+                f"{split}.csv, labels.json and thresholds.json (written by trainer.train and "
+                f"trainer.evaluate)"
+            )
     label_map = LabelMap.load(folder / "labels.json")
     thresholds = json.loads((folder / "thresholds.json").read_text(encoding="utf-8"))["thresholds"]
     try:
@@ -119,8 +127,22 @@ def evidence_from_folder(folder: Path, split: str, run_id: str | None = None, na
     main = saved.get("main_metric") or "macro_f1"
     digest = ((_optional_json(folder / "data_digest.json") or {}).get("splits") or {}).get(split)
     metrics = compute_metrics(probs, targets, langs, label_map, thresholds, main)
-    return RunEvidence(run_id, name or (run_id or folder.name), split, label_map, thresholds, ids, langs, probs,
-                       targets, digest, main, metrics, _costs(folder, model_bytes), dict(tags or {}))
+    return RunEvidence(
+        run_id,
+        name or (run_id or folder.name),
+        split,
+        label_map,
+        thresholds,
+        ids,
+        langs,
+        probs,
+        targets,
+        digest,
+        main,
+        metrics,
+        _costs(folder, model_bytes),
+        dict(tags or {}),
+    )
 
 
 def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking_uri: str) -> RunEvidence:
@@ -141,8 +163,9 @@ def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking
         target = dest / Path(path).parent
         target.mkdir(parents=True, exist_ok=True)
         try:
-            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(target),
-                                                tracking_uri=tracking_uri)
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=str(target), tracking_uri=tracking_uri
+            )
         except Exception as err:  # noqa: BLE001 - a missing optional file is reported by the reader below
             if path.startswith("predictions/"):
                 raise EvidenceError(f"run {run_id}: cannot download {path} ({err})") from None
@@ -152,8 +175,9 @@ def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking
     if run.data.metrics.get(MODEL_MB_METRIC):
         model_bytes = 1e6 * float(run.data.metrics[MODEL_MB_METRIC])
     elif "model_hf" in present:
-        model_bytes = float(sum(a.file_size or 0 for a in client.list_artifacts(run_id, "model_hf")
-                                if a.path.endswith(".safetensors")))
+        model_bytes = float(
+            sum(a.file_size or 0 for a in client.list_artifacts(run_id, "model_hf") if a.path.endswith(".safetensors"))
+        )
     name = run.info.run_name or run_id
     return evidence_from_folder(dest, split, run_id, name, dict(run.data.tags), model_bytes or None)
 
@@ -165,8 +189,10 @@ def shared_test_set(a: RunEvidence, b: RunEvidence) -> tuple[bool, str]:
     if a.split_digest and b.split_digest and a.split_digest != b.split_digest:
         return False, f"different {a.split} sets (data digest {a.split_digest[:12]} vs {b.split_digest[:12]})"
     if a.ids != b.ids:
-        return False, f"different {a.split} rows ({len(a.ids)} vs {len(b.ids)} ids, {len(set(a.ids) ^ set(b.ids))} " \
-                      f"not in both)"
+        return (
+            False,
+            f"different {a.split} rows ({len(a.ids)} vs {len(b.ids)} ids, {len(set(a.ids) ^ set(b.ids))} not in both)",
+        )
     if not torch.equal(a.targets, b.targets):
         return False, f"same {a.split} row ids but different gold labels"
     if not (a.split_digest and b.split_digest):

@@ -45,8 +45,9 @@ def find_run_by_folder(client: Any, run_dir: Path) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettings,
-                   metrics: dict[str, float], tags: dict[str, str]) -> dict[str, Any]:
+def publish_bundle(
+    bundle: Path, source: ResolvedSource, settings: PublishSettings, metrics: dict[str, float], tags: dict[str, str]
+) -> dict[str, Any]:
     """Log ``bundle`` and register it; returns run id, artifact URI and the registered version."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -54,10 +55,13 @@ def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettin
     if not settings.uri:
         raise ValueError("tracking.uri is required to publish an export (or run with tracking=none)")
     client = MlflowClient(settings.uri)
-    source_run = source.run_id or (find_run_by_folder(client, source.run_dir)
-                                   if source.kind == "run_folder" else None)
-    all_tags = {"entry_point": "trainer.export", "source": source.uri, **tags,
-                **({"source_run_id": source_run} if source_run else {})}
+    source_run = source.run_id or (find_run_by_folder(client, source.run_dir) if source.kind == "run_folder" else None)
+    all_tags = {
+        "entry_point": "trainer.export",
+        "source": source.uri,
+        **tags,
+        **({"source_run_id": source_run} if source_run else {}),
+    }
     if source_run is not None:
         run_id, created = source_run, False
         for key, value in all_tags.items():
@@ -81,11 +85,13 @@ def publish_bundle(bundle: Path, source: ResolvedSource, settings: PublishSettin
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = client.create_model_version(name, artifact_uri, run_id=run_id,
-                                              tags={**all_tags, "format": "onnx-bundle"})
+        version = client.create_model_version(
+            name, artifact_uri, run_id=run_id, tags={**all_tags, "format": "onnx-bundle"}
+        )
         if settings.alias:
             client.set_registered_model_alias(name, settings.alias, version.version)
         out["registered"] = {"name": name, "version": str(version.version), "alias": settings.alias}
-        log.info("registered %s version %s%s", name, version.version,
-                 f" as @{settings.alias}" if settings.alias else "")
+        log.info(
+            "registered %s version %s%s", name, version.version, f" as @{settings.alias}" if settings.alias else ""
+        )
     return out

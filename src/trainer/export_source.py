@@ -37,8 +37,12 @@ class ResolvedSource:
     name: str
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "uri": self.uri, "run_id": self.run_id,
-                "run_dir": str(self.run_dir) if self.kind == "run_folder" else None}
+        return {
+            "kind": self.kind,
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir) if self.kind == "run_folder" else None,
+        }
 
 
 def _check_run_folder(run_dir: Path, model_dir: Path, source: str) -> None:
@@ -46,8 +50,9 @@ def _check_run_folder(run_dir: Path, model_dir: Path, source: str) -> None:
     if not (model_dir / "config.json").is_file():
         missing.append(f"{model_dir.name}/config.json")
     if missing:
-        raise SourceError(f"source={source}: {run_dir} lacks {missing}; expected a run folder written by "
-                          f"python -m trainer.train")
+        raise SourceError(
+            f"source={source}: {run_dir} lacks {missing}; expected a run folder written by python -m trainer.train"
+        )
 
 
 def resolve_source(source: str, download_dir: Path, tracking_uri: str | None = None) -> ResolvedSource:
@@ -70,8 +75,9 @@ def resolve_source(source: str, download_dir: Path, tracking_uri: str | None = N
 def _tracking_uri(source: str, tracking_uri: str | None) -> str:
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
-        raise SourceError(f"source={source} lives in MLflow: run with tracking=mlflow (tracking.uri=...) "
-                          f"or set MLFLOW_TRACKING_URI")
+        raise SourceError(
+            f"source={source} lives in MLflow: run with tracking=mlflow (tracking.uri=...) or set MLFLOW_TRACKING_URI"
+        )
     return uri
 
 
@@ -98,8 +104,14 @@ def _from_registry(source: str, download_dir: Path, tracking_uri: str | None) ->
     return _download_run(source, version.run_id, download_dir, tracking_uri, "registered_model", label)
 
 
-def _download_run(source: str, run_id: str, download_dir: Path, tracking_uri: str | None,
-                  kind: Literal["mlflow_run", "registered_model"], name: str) -> ResolvedSource:
+def _download_run(
+    source: str,
+    run_id: str,
+    download_dir: Path,
+    tracking_uri: str | None,
+    kind: Literal["mlflow_run", "registered_model"],
+    name: str,
+) -> ResolvedSource:
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -115,21 +127,32 @@ def _download_run(source: str, run_id: str, download_dir: Path, tracking_uri: st
     present = {a.path for a in client.list_artifacts(run_id)}
     for name_ in (*REQUIRED_RUN_FILES, *OPTIONAL_RUN_FILES):
         if name_ in present:
-            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=name_, dst_path=str(run_dir),
-                                                tracking_uri=uri)
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=name_, dst_path=str(run_dir), tracking_uri=uri
+            )
     if MODEL_ARTIFACT_PATH in present:
-        model_dir = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=MODEL_ARTIFACT_PATH,
-                                                             dst_path=str(run_dir), tracking_uri=uri))
+        model_dir = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=MODEL_ARTIFACT_PATH, dst_path=str(run_dir), tracking_uri=uri
+            )
+        )
     elif run.data.tags.get("model_uri"):
-        logged = Path(mlflow.artifacts.download_artifacts(artifact_uri=run.data.tags["model_uri"],
-                                                          dst_path=str(run_dir / "logged_model"), tracking_uri=uri))
+        logged = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=run.data.tags["model_uri"], dst_path=str(run_dir / "logged_model"), tracking_uri=uri
+            )
+        )
         candidates = sorted(p.parent for p in logged.glob("artifacts/**/config.json"))
         if not candidates:
-            raise SourceError(f"source={source}: the run's model {run.data.tags['model_uri']} holds no "
-                              f"transformers folder (no artifacts/**/config.json)")
+            raise SourceError(
+                f"source={source}: the run's model {run.data.tags['model_uri']} holds no "
+                f"transformers folder (no artifacts/**/config.json)"
+            )
         model_dir = candidates[0]
     else:
-        raise SourceError(f"source={source}: run {run_id} has no {MODEL_ARTIFACT_PATH}/ artifact and no "
-                          f"model_uri tag, so there is no model to export")
+        raise SourceError(
+            f"source={source}: run {run_id} has no {MODEL_ARTIFACT_PATH}/ artifact and no "
+            f"model_uri tag, so there is no model to export"
+        )
     _check_run_folder(run_dir, model_dir, source)
     return ResolvedSource(kind, source, run_dir, model_dir, run_id, name)

@@ -24,8 +24,13 @@ def _size(n_labels: int) -> tuple[float, float]:
     return side, side * 0.85
 
 
-def confusion_matrix_figure(preds: torch.Tensor, targets: torch.Tensor, label_names: Sequence[str],
-                            multilabel: bool = False, title: str = "Confusion matrix") -> Figure:
+def confusion_matrix_figure(
+    preds: torch.Tensor,
+    targets: torch.Tensor,
+    label_names: Sequence[str],
+    multilabel: bool = False,
+    title: str = "Confusion matrix",
+) -> Figure:
     """Counts of true (rows) against predicted (columns) labels.
 
     Args:
@@ -64,8 +69,9 @@ def _draw_matrix(ax: Axes, cm: torch.Tensor, names: list[str]) -> None:
     high = counts.max() if counts.size else 0
     for (r, c), value in np.ndenumerate(counts):
         # White text on dark cells keeps every count readable.
-        ax.text(c, r, str(int(value)), ha="center", va="center",
-                color="white" if high and value > high / 2 else "black")
+        ax.text(
+            c, r, str(int(value)), ha="center", va="center", color="white" if high and value > high / 2 else "black"
+        )
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
@@ -80,8 +86,13 @@ def _one_vs_rest(probs: torch.Tensor, targets: torch.Tensor, multilabel: bool) -
     return torch.nn.functional.one_hot(targets.long(), probs.shape[1])
 
 
-def precision_recall_figure(probs: torch.Tensor, targets: torch.Tensor, label_names: Sequence[str],
-                            multilabel: bool = False, title: str = "Precision-recall") -> Figure:
+def precision_recall_figure(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    label_names: Sequence[str],
+    multilabel: bool = False,
+    title: str = "Precision-recall",
+) -> Figure:
     """One precision-recall curve per class (one-vs-rest), average precision in the legend.
 
     Args:
@@ -110,8 +121,9 @@ def precision_recall_figure(probs: torch.Tensor, targets: torch.Tensor, label_na
     return fig
 
 
-def reliability_figure(probs: torch.Tensor, targets: torch.Tensor, multilabel: bool = False,
-                       n_bins: int = 15, title: str = "Reliability") -> Figure:
+def reliability_figure(
+    probs: torch.Tensor, targets: torch.Tensor, multilabel: bool = False, n_bins: int = 15, title: str = "Reliability"
+) -> Figure:
     """Accuracy against confidence per equal-width bin, with the expected calibration error in the title.
 
     Bins and ECE come from :mod:`trainer.calibration`, so the figure and ``calibration.json`` agree.
@@ -123,12 +135,23 @@ def reliability_figure(probs: torch.Tensor, targets: torch.Tensor, multilabel: b
     filled = [b for b in range(n_bins) if count[b] > 0]
     fig = Figure(figsize=(5.5, 5.0), layout="constrained")
     ax = fig.subplots()
-    ax.bar([centers[b] for b in filled], [float(acc[b]) for b in filled], width=width * 0.95,
-           edgecolor="black", alpha=0.7, label="accuracy")
+    ax.bar(
+        [centers[b] for b in filled],
+        [float(acc[b]) for b in filled],
+        width=width * 0.95,
+        edgecolor="black",
+        alpha=0.7,
+        label="accuracy",
+    )
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     if filled:
-        ax.plot([float(conf[b]) for b in filled], [float(acc[b]) for b in filled], marker="o",
-                color="tab:red", label="mean confidence")
+        ax.plot(
+            [float(conf[b]) for b in filled],
+            [float(acc[b]) for b in filled],
+            marker="o",
+            color="tab:red",
+            label="mean confidence",
+        )
     for b in filled:
         ax.text(centers[b], 0.02, str(int(count[b])), ha="center", fontsize="x-small")
     ax.set_xlim(0.0, 1.0)
@@ -140,9 +163,13 @@ def reliability_figure(probs: torch.Tensor, targets: torch.Tensor, multilabel: b
     return fig
 
 
-def language_bar_figure(values: Mapping[str, float | None], metric: str,
-                        counts: Mapping[str, int] | None = None, baseline: float | None = None,
-                        title: str | None = None) -> Figure:
+def language_bar_figure(
+    values: Mapping[str, float | None],
+    metric: str,
+    counts: Mapping[str, int] | None = None,
+    baseline: float | None = None,
+    title: str | None = None,
+) -> Figure:
     """One bar per language for ``metric``; ``counts`` label each bar with its row count.
 
     Languages whose metric is undefined (``None``) keep an empty slot, so a missing language is
@@ -157,8 +184,14 @@ def language_bar_figure(values: Mapping[str, float | None], metric: str,
         label = "n/a" if values[lang] is None else f"{values[lang]:.2f}"
         if counts is not None and lang in counts:
             label += f"\nn={counts[lang]}"
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, label, ha="center",
-                va="bottom", fontsize="x-small")
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            bar.get_height() + 0.01,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize="x-small",
+        )
     if baseline is not None:
         ax.axhline(baseline, linestyle="--", color="grey", label=f"overall {baseline:.3f}")
         ax.legend(loc="upper right", fontsize="small")

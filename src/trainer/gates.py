@@ -54,8 +54,13 @@ def gate_settings_from_dict(values: dict[str, Any]) -> GateSettings:
     return build_dataclass(GateSettings, dict(values), "gates")
 
 
-def check_parity(torch_model: torch.nn.Module, predictor: BundlePredictor, texts: Sequence[str],
-                 reference_ids: Sequence[Sequence[int]], atol: float) -> dict[str, Any]:
+def check_parity(
+    torch_model: torch.nn.Module,
+    predictor: BundlePredictor,
+    texts: Sequence[str],
+    reference_ids: Sequence[Sequence[int]],
+    atol: float,
+) -> dict[str, Any]:
     """Compare logits of ``torch_model`` and the fp32 graph on ``texts`` (already normalised).
 
     Two batches: all rows padded together, and the first row alone (batch 1, no padding), so a
@@ -76,28 +81,51 @@ def check_parity(torch_model: torch.nn.Module, predictor: BundlePredictor, texts
         max_diff = max(max_diff, float(diff.max()) if np.isfinite(diff).all() else float("inf"))
         shapes.append(list(feeds["input_ids"].shape))
         padded = max(padded, int((feeds["attention_mask"] == 0).any(axis=1).sum()))
-    report = {"rows": len(texts), "shapes": shapes, "padded_rows": padded, "max_abs_diff": max_diff,
-              "atol": atol, "tokenizer_mismatched_rows": mismatched[:20],
-              "passed": max_diff <= atol and not mismatched}
+    report = {
+        "rows": len(texts),
+        "shapes": shapes,
+        "padded_rows": padded,
+        "max_abs_diff": max_diff,
+        "atol": atol,
+        "tokenizer_mismatched_rows": mismatched[:20],
+        "passed": max_diff <= atol and not mismatched,
+    }
     if mismatched:
-        raise GateError("parity", f"the bundle tokenizer gives different ids than training for "
-                        f"{len(mismatched)} of {len(texts)} rows (first: {mismatched[:5]})", report)
+        raise GateError(
+            "parity",
+            f"the bundle tokenizer gives different ids than training for "
+            f"{len(mismatched)} of {len(texts)} rows (first: {mismatched[:5]})",
+            report,
+        )
     if not max_diff <= atol:
-        raise GateError("parity", f"max |logits(onnx) - logits(torch)| = {max_diff:.3g} > "
-                        f"gates.parity_atol={atol:g} on batches of shape {shapes}", report)
+        raise GateError(
+            "parity",
+            f"max |logits(onnx) - logits(torch)| = {max_diff:.3g} > "
+            f"gates.parity_atol={atol:g} on batches of shape {shapes}",
+            report,
+        )
     return report
 
 
-def evaluate(predictor: BundlePredictor, texts: Sequence[str], targets: torch.Tensor, langs: Sequence[str],
-             label_map: LabelMap, thresholds: Sequence[float] | None, main_metric: str) -> dict[str, Any]:
+def evaluate(
+    predictor: BundlePredictor,
+    texts: Sequence[str],
+    targets: torch.Tensor,
+    langs: Sequence[str],
+    label_map: LabelMap,
+    thresholds: Sequence[float] | None,
+    main_metric: str,
+) -> dict[str, Any]:
     """Metrics of one graph on already-normalised texts, with the run's temperature and thresholds."""
     probs = torch.from_numpy(predictor.probabilities(texts, normalize=False))
     return compute_metrics(probs, targets, langs, label_map, thresholds, main_metric, min_language_rows=1)
 
 
-def accuracy_report(reference: dict[str, Any], candidate: dict[str, Any], metric: str,
-                    settings: GateSettings) -> dict[str, Any]:
+def accuracy_report(
+    reference: dict[str, Any], candidate: dict[str, Any], metric: str, settings: GateSettings
+) -> dict[str, Any]:
     """Drops in points (100 x metric) of ``candidate`` against ``reference``, overall and per language."""
+
     def points(value: float | None) -> float | None:
         return None if value is None else 100.0 * value
 
@@ -111,14 +139,19 @@ def accuracy_report(reference: dict[str, Any], candidate: dict[str, Any], metric
         drop = None if r is None or c is None else r - c
         gated = values["n"] >= settings.min_language_rows and drop is not None
         passed = None if drop is None or not gated else drop <= settings.max_drop_per_language
-        languages[lang] = {"n": values["n"], "fp32": r, "quantized": c, "drop": drop, "gated": gated,
-                           "passed": passed}
+        languages[lang] = {"n": values["n"], "fp32": r, "quantized": c, "drop": drop, "gated": gated, "passed": passed}
     failing = sorted(lang for lang, v in languages.items() if v["passed"] is False)
-    return {"metric": metric, "units": "points (100 x metric)", "overall": {
-                "fp32": ref, "quantized": cand, "drop": overall_drop, "passed": overall_ok},
-            "max_drop_overall": settings.max_drop_overall, "max_drop_per_language": settings.max_drop_per_language,
-            "min_language_rows": settings.min_language_rows, "per_language": languages,
-            "failing_languages": failing, "passed": overall_ok and not failing}
+    return {
+        "metric": metric,
+        "units": "points (100 x metric)",
+        "overall": {"fp32": ref, "quantized": cand, "drop": overall_drop, "passed": overall_ok},
+        "max_drop_overall": settings.max_drop_overall,
+        "max_drop_per_language": settings.max_drop_per_language,
+        "min_language_rows": settings.min_language_rows,
+        "per_language": languages,
+        "failing_languages": failing,
+        "passed": overall_ok and not failing,
+    }
 
 
 def check_accuracy(report: dict[str, Any]) -> None:
@@ -127,13 +160,17 @@ def check_accuracy(report: dict[str, Any]) -> None:
     parts = []
     o = report["overall"]
     if not o["passed"]:
-        parts.append(f"overall {report['metric']} drop {_fmt(o['drop'])} points > "
-                     f"gates.max_drop_overall={report['max_drop_overall']:g} "
-                     f"(fp32 {_fmt(o['fp32'])}, quantised {_fmt(o['quantized'])})")
+        parts.append(
+            f"overall {report['metric']} drop {_fmt(o['drop'])} points > "
+            f"gates.max_drop_overall={report['max_drop_overall']:g} "
+            f"(fp32 {_fmt(o['fp32'])}, quantised {_fmt(o['quantized'])})"
+        )
     for lang in report["failing_languages"]:
         v = report["per_language"][lang]
-        parts.append(f"{lang} (n={v['n']}) drop {_fmt(v['drop'])} > gates.max_drop_per_language="
-                     f"{report['max_drop_per_language']:g} (fp32 {_fmt(v['fp32'])}, quantised {_fmt(v['quantized'])})")
+        parts.append(
+            f"{lang} (n={v['n']}) drop {_fmt(v['drop'])} > gates.max_drop_per_language="
+            f"{report['max_drop_per_language']:g} (fp32 {_fmt(v['fp32'])}, quantised {_fmt(v['quantized'])})"
+        )
     raise GateError("accuracy", "; ".join(parts), report)
 
 
@@ -143,13 +180,18 @@ def _fmt(value: float | None) -> str:
 
 def format_accuracy_table(report: dict[str, Any]) -> str:
     """Every language, gated or not: the table printed after export and put in the README."""
-    lines = [f"| language | n | fp32 {report['metric']} | quantised | drop (points) | gated |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"| language | n | fp32 {report['metric']} | quantised | drop (points) | gated |",
+        "|---|---|---|---|---|---|",
+    ]
     o = report["overall"]
-    lines.append(f"| **all** | | {_fmt(o['fp32'])} | {_fmt(o['quantized'])} | {_fmt(o['drop'])} | "
-                 f"{'pass' if o['passed'] else 'FAIL'} |")
+    lines.append(
+        f"| **all** | | {_fmt(o['fp32'])} | {_fmt(o['quantized'])} | {_fmt(o['drop'])} | "
+        f"{'pass' if o['passed'] else 'FAIL'} |"
+    )
     for lang, v in report["per_language"].items():
         status = "no (too few rows)" if not v["gated"] else ("pass" if v["passed"] else "FAIL")
-        lines.append(f"| {lang} | {v['n']} | {_fmt(v['fp32'])} | {_fmt(v['quantized'])} | {_fmt(v['drop'])} | "
-                     f"{status} |")
+        lines.append(
+            f"| {lang} | {v['n']} | {_fmt(v['fp32'])} | {_fmt(v['quantized'])} | {_fmt(v['drop'])} | {status} |"
+        )
     return "\n".join(lines)

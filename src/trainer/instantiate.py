@@ -12,18 +12,20 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-ALLOWED_TARGETS = frozenset({
-    "torch.optim.AdamW",
-    "torch.optim.Adam",
-    "torch.optim.SGD",
-    "torch.optim.RAdam",
-    "transformers.get_linear_schedule_with_warmup",
-    "transformers.get_cosine_schedule_with_warmup",
-    "transformers.get_constant_schedule_with_warmup",
-    "transformers.get_polynomial_decay_schedule_with_warmup",
-    "transformers.optimization.get_linear_schedule_with_warmup",
-    "transformers.optimization.get_cosine_schedule_with_warmup",
-})
+ALLOWED_TARGETS = frozenset(
+    {
+        "torch.optim.AdamW",
+        "torch.optim.Adam",
+        "torch.optim.SGD",
+        "torch.optim.RAdam",
+        "transformers.get_linear_schedule_with_warmup",
+        "transformers.get_cosine_schedule_with_warmup",
+        "transformers.get_constant_schedule_with_warmup",
+        "transformers.get_polynomial_decay_schedule_with_warmup",
+        "transformers.optimization.get_linear_schedule_with_warmup",
+        "transformers.optimization.get_cosine_schedule_with_warmup",
+    }
+)
 
 
 class UnsafeTargetError(ValueError):
@@ -37,7 +39,8 @@ def check_targets(node: Any, key: str, allowed: frozenset[str] = ALLOWED_TARGETS
         for k, v in items:
             if k == "_target_" and str(v) not in allowed:
                 raise UnsafeTargetError(
-                    f"config key {key}._target_={v!s} is not an allowed target; allowed: {sorted(allowed)}")
+                    f"config key {key}._target_={v!s} is not an allowed target; allowed: {sorted(allowed)}"
+                )
             check_targets(v, f"{key}.{k!s}", allowed)
     elif isinstance(node, ListConfig | list):
         for i, v in enumerate(node):

@@ -32,8 +32,9 @@ def predict_labels(probs: torch.Tensor, label_map: LabelMap, thresholds: Sequenc
     return probs.argmax(dim=-1)
 
 
-def tune_thresholds(probs: torch.Tensor, targets: torch.Tensor, label_map: LabelMap,
-                    objective: str = "f1") -> list[float] | None:
+def tune_thresholds(
+    probs: torch.Tensor, targets: torch.Tensor, label_map: LabelMap, objective: str = "f1"
+) -> list[float] | None:
     """Decision thresholds that maximise ``objective`` on validation data (None for multiclass).
 
     Binary: ``f1`` is the positive class's F1; ``macro_f1`` (the mean F1 of both classes), ``micro_f1`` and
@@ -80,8 +81,9 @@ def _safe(value: torch.Tensor) -> float | None:
     return None if v != v else v
 
 
-def _overall(probs: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, label_map: LabelMap,
-             with_ranking: bool) -> dict[str, float | None]:
+def _overall(
+    probs: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, label_map: LabelMap, with_ranking: bool
+) -> dict[str, float | None]:
     k = label_map.num_labels
     if label_map.task == "multilabel":
         t = targets.long()
@@ -127,20 +129,30 @@ def _per_class(targets: torch.Tensor, preds: torch.Tensor, label_map: LabelMap) 
         r = tmf.multiclass_recall(preds, targets, num_classes=k, average="none")
         f = tmf.multiclass_f1_score(preds, targets, num_classes=k, average="none")
         support = torch.bincount(targets, minlength=k)
-    return {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                   "support": int(support[i])} for i, name in enumerate(label_map.names)}
+    return {
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+        for i, name in enumerate(label_map.names)
+    }
 
 
-def compute_metrics(probs: torch.Tensor, targets: torch.Tensor, langs: Sequence[str], label_map: LabelMap,
-                    thresholds: Sequence[float] | None = None, main_metric: str = "macro_f1",
-                    min_language_rows: int = 1) -> dict[str, Any]:
+def compute_metrics(
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    langs: Sequence[str],
+    label_map: LabelMap,
+    thresholds: Sequence[float] | None = None,
+    main_metric: str = "macro_f1",
+    min_language_rows: int = 1,
+) -> dict[str, Any]:
     """Overall, per-class and per-language metrics of one split, as a JSON-ready dict."""
     probs = probs.float()
     preds = predict_labels(probs, label_map, thresholds)
     overall = _overall(probs, targets, preds, label_map, with_ranking=True)
     if main_metric not in overall:
-        raise ValueError(f"main metric {main_metric!r} is not defined for task {label_map.task}; "
-                         f"choose one of {sorted(overall)} (config key: module.main_metric)")
+        raise ValueError(
+            f"main metric {main_metric!r} is not defined for task {label_map.task}; "
+            f"choose one of {sorted(overall)} (config key: module.main_metric)"
+        )
     per_language: dict[str, dict[str, float | None]] = {}
     lang_list = list(langs)
     for lang in sorted(set(lang_list)):

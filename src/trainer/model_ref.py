@@ -58,10 +58,19 @@ class ModelRef:
     train_data: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "uri": self.uri, "name": self.name, "run_id": self.run_id,
-                "version": self.version, "scored_with": "onnxruntime" if self.bundle_dir else "torch",
-                "labels": list(self.label_map.names), "task": self.label_map.task,
-                "thresholds": self.thresholds, "temperature": self.temperature, "max_length": self.max_length}
+        return {
+            "kind": self.kind,
+            "uri": self.uri,
+            "name": self.name,
+            "run_id": self.run_id,
+            "version": self.version,
+            "scored_with": "onnxruntime" if self.bundle_dir else "torch",
+            "labels": list(self.label_map.names),
+            "task": self.label_map.task,
+            "thresholds": self.thresholds,
+            "temperature": self.temperature,
+            "max_length": self.max_length,
+        }
 
 
 def _json(path: Path) -> Any:
@@ -98,28 +107,53 @@ def resolve_model(ref: str, download_dir: Path, tracking_uri: str | None = None)
     temperature = float(_json(calibration).get("temperature", 1.0)) if calibration.is_file() else 1.0
     metrics = run_dir / "metrics.json"
     main = (_json(metrics).get("main_metric") if metrics.is_file() else None) or config["module"]["main_metric"]
-    return ModelRef(source.kind, ref, source.name, LabelMap.load(run_dir / "labels.json"), thresholds, temperature,
-                    build_dataclass(NormalizerConfig, dict(config["data"].get("normalizer") or {}), "data.normalizer"),
-                    int(config["model"]["max_length"]), main, model_dir=source.model_dir, run_id=source.run_id,
-                    version=version, train_data=config["data"])
+    return ModelRef(
+        source.kind,
+        ref,
+        source.name,
+        LabelMap.load(run_dir / "labels.json"),
+        thresholds,
+        temperature,
+        build_dataclass(NormalizerConfig, dict(config["data"].get("normalizer") or {}), "data.normalizer"),
+        int(config["model"]["max_length"]),
+        main,
+        model_dir=source.model_dir,
+        run_id=source.run_id,
+        version=version,
+        train_data=config["data"],
+    )
 
 
-def _from_bundle(folder: Path, ref: str, kind: Literal["bundle", "registered_model"], run_id: str | None,
-                 version: dict[str, str] | None) -> ModelRef:
+def _from_bundle(
+    folder: Path,
+    ref: str,
+    kind: Literal["bundle", "registered_model"],
+    run_id: str | None,
+    version: dict[str, str] | None,
+) -> ModelRef:
     manifest = read_manifest(folder)
     pre = _json(folder / PREPROCESS)
     calibration = folder / "calibration.json"
     metrics = folder / "metrics.json"
     return ModelRef(
-        kind, ref, folder.name, LabelMap.load(folder / "labels.json"), _json(folder / "thresholds.json")["thresholds"],
+        kind,
+        ref,
+        folder.name,
+        LabelMap.load(folder / "labels.json"),
+        _json(folder / "thresholds.json")["thresholds"],
         float(_json(calibration).get("temperature", 1.0)) if calibration.is_file() else 1.0,
-        build_dataclass(NormalizerConfig, dict(pre["normalizer"]), f"{folder / PREPROCESS}:normalizer"), int(pre["max_length"]),
-        _json(metrics).get("main_metric") if metrics.is_file() else None, bundle_dir=folder,
-        run_id=run_id or (manifest.get("source") or {}).get("run_id"), version=version)
+        build_dataclass(NormalizerConfig, dict(pre["normalizer"]), f"{folder / PREPROCESS}:normalizer"),
+        int(pre["max_length"]),
+        _json(metrics).get("main_metric") if metrics.is_file() else None,
+        bundle_dir=folder,
+        run_id=run_id or (manifest.get("source") or {}).get("run_id"),
+        version=version,
+    )
 
 
-def _registered_bundle(ref: str, download_dir: Path,
-                       tracking_uri: str | None) -> tuple[ModelRef | None, dict[str, str]]:
+def _registered_bundle(
+    ref: str, download_dir: Path, tracking_uri: str | None
+) -> tuple[ModelRef | None, dict[str, str]]:
     """The version as a bundle when it was registered as one (else None), and its name and number."""
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -133,8 +167,11 @@ def _registered_bundle(ref: str, download_dir: Path,
     if version.tags.get("format") != BUNDLE_FORMAT_TAG:
         return None, described
     label = re.sub(r"[^\w.-]+", "-", f"{version.name}-v{version.version}")
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(download_dir / label),
-                                                     tracking_uri=uri))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=version.source, dst_path=str(download_dir / label), tracking_uri=uri
+        )
+    )
     return _from_bundle(local, ref, "registered_model", version.run_id, described), described
 
 
@@ -160,8 +197,13 @@ class TorchScorer:
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         out = []
         for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(list(texts[start:start + self.batch_size]), truncation=True,
-                                 max_length=self.max_length, padding=True, return_tensors="pt")
+            enc = self.tokenizer(
+                list(texts[start : start + self.batch_size]),
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             out.append(self.model(**enc).logits.float())
         return torch.cat(out) if out else torch.zeros(0, self.model.config.num_labels)
 

@@ -37,11 +37,20 @@ class ClassifierModule(pl.LightningModule):
         main_metric: validation metric that checkpointing and early stopping watch.
     """
 
-    def __init__(self, model: PreTrainedModel, label_map: LabelMap, languages: Sequence[str],
-                 optimizer: OptimizerFactory, scheduler: SchedulerFactory | None = None,
-                 warmup_ratio: float = 0.1, weight_decay: float = 0.01,
-                 class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0,
-                 pos_weight: Sequence[float] | None = None, main_metric: str = "macro_f1") -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        label_map: LabelMap,
+        languages: Sequence[str],
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        warmup_ratio: float = 0.1,
+        weight_decay: float = 0.01,
+        class_weights: Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        pos_weight: Sequence[float] | None = None,
+        main_metric: str = "macro_f1",
+    ) -> None:
         super().__init__()
         # from_pretrained returns the model in eval mode and Lightning >= 2.2 keeps each module's mode,
         # so without this dropout would never be active during training.
@@ -89,8 +98,9 @@ class ClassifierModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch)
         self.log("val/loss", self._loss(logits, batch["labels"]), batch_size=len(batch["labels"]), sync_dist=True)
-        self._val_outputs.append((self.probabilities(logits).detach(), batch["labels"].detach(),
-                                  batch["lang_idx"].detach()))
+        self._val_outputs.append(
+            (self.probabilities(logits).detach(), batch["labels"].detach(), batch["lang_idx"].detach())
+        )
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_outputs:
@@ -119,14 +129,14 @@ class ClassifierModule(pl.LightningModule):
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (no_decay if any(n in name for n in _NO_DECAY) else decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         optimizer = self.optimizer_factory(groups)
         if self.scheduler_factory is None:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer, num_warmup_steps=int(self.warmup_ratio * total),
-                                           num_training_steps=total)
+        scheduler = self.scheduler_factory(
+            optimizer, num_warmup_steps=int(self.warmup_ratio * total), num_training_steps=total
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 

@@ -41,8 +41,9 @@ class LogitsOnly(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).logits
 
@@ -72,14 +73,21 @@ def example_inputs(input_names: list[str], vocab_size: int, pad_id: int) -> dict
     return {name: tensors[name] for name in input_names}
 
 
-def export_onnx(model: PreTrainedModel, input_names: list[str], path: Path, opset: int,
-                external_data_min_bytes: int = DEFAULT_EXTERNAL_DATA_MIN_BYTES,
-                exporter: str = "torchscript") -> OnnxExportInfo:
+def export_onnx(
+    model: PreTrainedModel,
+    input_names: list[str],
+    path: Path,
+    opset: int,
+    external_data_min_bytes: int = DEFAULT_EXTERNAL_DATA_MIN_BYTES,
+    exporter: str = "torchscript",
+) -> OnnxExportInfo:
     """Write ``model`` to ``path`` (fp32, eval mode) and return what the bundle manifest needs."""
     unknown = sorted(set(input_names) - set(INPUT_NAMES))
     if unknown or "input_ids" not in input_names or "attention_mask" not in input_names:
-        raise ValueError(f"tokenizer model_input_names {input_names}: export supports {list(INPUT_NAMES)} "
-                         f"and needs input_ids and attention_mask")
+        raise ValueError(
+            f"tokenizer model_input_names {input_names}: export supports {list(INPUT_NAMES)} "
+            f"and needs input_ids and attention_mask"
+        )
     if exporter not in EXPORTERS:
         raise ValueError(f"exporter={exporter!r} is not one of {list(EXPORTERS)}")
     if exporter == "dynamo" and opset < 18:
@@ -97,35 +105,66 @@ def export_onnx(model: PreTrainedModel, input_names: list[str], path: Path, opse
         if exporter == "dynamo":
             batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
             program = torch.onnx.export(
-                wrapper, (), kwargs=example, input_names=input_names, output_names=["logits"],
+                wrapper,
+                (),
+                kwargs=example,
+                input_names=input_names,
+                output_names=["logits"],
                 dynamic_shapes={name: {0: batch, 1: sequence} for name in input_names},
-                opset_version=opset, dynamo=True, external_data=external, verbose=False)
+                opset_version=opset,
+                dynamo=True,
+                external_data=external,
+                verbose=False,
+            )
             if program is None:
                 raise RuntimeError("torch.onnx.export(dynamo=True) returned no program")
             program.save(str(path), external_data=external)
         else:
             _export_torchscript(wrapper, example, path, opset, external)
-    log.info("exported %s with %s (%.1f MB of weights%s)", path, exporter, size / 1e6,
-             ", external data" if external else "")
+    log.info(
+        "exported %s with %s (%.1f MB of weights%s)", path, exporter, size / 1e6, ", external data" if external else ""
+    )
     return OnnxExportInfo(path, opset, list(input_names), external, size, exporter)
 
 
-def _export_torchscript(wrapper: nn.Module, example: dict[str, torch.Tensor], path: Path, opset: int,
-                        external: bool) -> None:
+def _export_torchscript(
+    wrapper: nn.Module, example: dict[str, torch.Tensor], path: Path, opset: int, external: bool
+) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in example} | {"logits": {0: "batch"}}
     args = tuple(example.values())
     if not external:
-        torch.onnx.export(wrapper, args, str(path), dynamo=False, input_names=list(example),
-                          output_names=["logits"], dynamic_axes=axes, opset_version=opset)
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            dynamo=False,
+            input_names=list(example),
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+        )
         return
     # The TorchScript exporter writes one file per tensor for big models: export into a scratch
     # folder, then save once with every tensor in a single model.onnx.data beside the graph.
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         raw = Path(scratch) / "model.onnx"
-        torch.onnx.export(wrapper, args, str(raw), dynamo=False, input_names=list(example),
-                          output_names=["logits"], dynamic_axes=axes, opset_version=opset)
-        onnx.save(onnx.load(str(raw)), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=f"{path.name}.data")
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(raw),
+            dynamo=False,
+            input_names=list(example),
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+        )
+        onnx.save(
+            onnx.load(str(raw)),
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=f"{path.name}.data",
+        )
 
 
 def write_metadata(path: Path, properties: dict[str, str]) -> None:
@@ -144,9 +183,15 @@ def read_metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def bundle_metadata(labels: dict, task: str, thresholds: list[float] | None, temperature: float,
-                    precision: str) -> dict[str, str]:
+def bundle_metadata(
+    labels: dict, task: str, thresholds: list[float] | None, temperature: float, precision: str
+) -> dict[str, str]:
     """What a bare ``.onnx`` file should say about itself, for callers who lost the rest of the bundle."""
-    return {"labels": json.dumps(labels, ensure_ascii=False), "task": task,
-            "thresholds": json.dumps(thresholds), "temperature": repr(temperature), "precision": precision,
-            "producer": "trainer.export"}
+    return {
+        "labels": json.dumps(labels, ensure_ascii=False),
+        "task": task,
+        "thresholds": json.dumps(thresholds),
+        "temperature": repr(temperature),
+        "precision": precision,
+        "producer": "trainer.export",
+    }

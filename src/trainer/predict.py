@@ -60,8 +60,15 @@ class BundlePredictor:
         providers: onnxruntime execution providers, e.g. ``["CUDAExecutionProvider"]`` for fp16.
     """
 
-    def __init__(self, bundle_dir: str | Path, model: str = "auto", threads: int | None = None,
-                 batch_size: int = 32, verify: bool = False, providers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        bundle_dir: str | Path,
+        model: str = "auto",
+        threads: int | None = None,
+        batch_size: int = 32,
+        verify: bool = False,
+        providers: Sequence[str] | None = None,
+    ) -> None:
         self.bundle = Path(bundle_dir)
         if verify:
             verify_bundle(self.bundle)
@@ -85,8 +92,9 @@ class BundlePredictor:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.model_path), options,
-                                            providers=list(providers or ["CPUExecutionProvider"]))
+        self.session = ort.InferenceSession(
+            str(self.model_path), options, providers=list(providers or ["CPUExecutionProvider"])
+        )
         self.input_names = [i.name for i in self.session.get_inputs()]
         embedded = self.session.get_modelmeta().custom_metadata_map.get("labels")
         if embedded is not None and json.loads(embedded)["names"] != list(self.label_map.names):
@@ -105,8 +113,8 @@ class BundlePredictor:
         input_ids = np.full((len(ids), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
         for i, row in enumerate(ids):
-            input_ids[i, :len(row)] = row
-            mask[i, :len(row)] = 1
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
         arrays = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         return {name: arrays[name] for name in self.input_names}
 
@@ -115,7 +123,7 @@ class BundlePredictor:
         out = np.zeros((len(ids), self.label_map.num_labels), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             out[rows] = self.session.run(["logits"], self.feeds([ids[i] for i in rows]))[0]
         return out
 
@@ -152,8 +160,7 @@ def scores_from_logits(logits: np.ndarray, task: str, temperature: float = 1.0) 
 def decide(probs: np.ndarray, label_map: LabelMap, thresholds: Sequence[float] | None) -> np.ndarray:
     """The rule of :func:`trainer.metrics.predict_labels`, in numpy: 0/1 per label or a class index."""
     if label_map.task == "multilabel":
-        per_label = np.asarray(thresholds if thresholds is not None else [0.5] * label_map.num_labels,
-                               dtype=np.float32)
+        per_label = np.asarray(thresholds if thresholds is not None else [0.5] * label_map.num_labels, dtype=np.float32)
         return (probs >= per_label).astype(np.int64)
     if label_map.task == "binary":
         pos = label_map.positive_index

@@ -24,16 +24,30 @@ def _names(row: torch.Tensor, label_map: LabelMap) -> str:
     return label_map.names[int(row)]
 
 
-def write_predictions(path: Path, ids: Sequence[str], langs: Sequence[str], targets: torch.Tensor,
-                      probs: torch.Tensor, label_map: LabelMap, thresholds: Sequence[float] | None) -> None:
+def write_predictions(
+    path: Path,
+    ids: Sequence[str],
+    langs: Sequence[str],
+    targets: torch.Tensor,
+    probs: torch.Tensor,
+    label_map: LabelMap,
+    thresholds: Sequence[float] | None,
+) -> None:
     preds = predict_labels(probs, label_map, thresholds)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["id", "lang", "gold", "pred", *[f"score:{n}" for n in label_map.names]])
         for i, ident in enumerate(ids):
-            writer.writerow([ident, langs[i], _names(targets[i], label_map), _names(preds[i], label_map),
-                             *[f"{p:.9g}" for p in probs[i].tolist()]])  # .9g: float32 round-trips exactly
+            writer.writerow(
+                [
+                    ident,
+                    langs[i],
+                    _names(targets[i], label_map),
+                    _names(preds[i], label_map),
+                    *[f"{p:.9g}" for p in probs[i].tolist()],
+                ]
+            )  # .9g: float32 round-trips exactly
 
 
 @dataclass

@@ -62,8 +62,14 @@ class PromoteRules:
     seed: int = 0
 
     def stats(self) -> StatsSettings:
-        return StatsSettings(n_boot=self.n_boot, seed=self.seed, alpha=self.alpha, test=self.test,
-                             correction=self.correction, min_language_rows=self.min_language_rows)
+        return StatsSettings(
+            n_boot=self.n_boot,
+            seed=self.seed,
+            alpha=self.alpha,
+            test=self.test,
+            correction=self.correction,
+            min_language_rows=self.min_language_rows,
+        )
 
 
 def _describe(version: Any, run_id: str | None = None) -> dict[str, Any]:
@@ -78,10 +84,15 @@ def apply_rules(pair: dict[str, Any], rules: PromoteRules, metric: str) -> list[
     main = next(r for r in pair["overall"] if r["metric"] == metric)
     better = main["delta"] > 0 and (not rules.require_significant_gain or main["significant"])
     needed = "significantly higher" if rules.require_significant_gain else "higher"
-    out.append({"rule": "main_metric", "passed": better or not rules.require_better_main_metric,
-                "detail": f"{metric} {main['run']:.4f} vs champion {main['baseline']:.4f} "
-                          f"(delta {main['delta']:+.4f} [{main['low']:+.4f}, {main['high']:+.4f}], "
-                          f"p={main['p']:.4f}); required: {needed if rules.require_better_main_metric else 'nothing'}"})
+    out.append(
+        {
+            "rule": "main_metric",
+            "passed": better or not rules.require_better_main_metric,
+            "detail": f"{metric} {main['run']:.4f} vs champion {main['baseline']:.4f} "
+            f"(delta {main['delta']:+.4f} [{main['low']:+.4f}, {main['high']:+.4f}], "
+            f"p={main['p']:.4f}); required: {needed if rules.require_better_main_metric else 'nothing'}",
+        }
+    )
     failing, untested = [], []
     for row in pair["languages"]:
         if not row["tested"]:
@@ -90,19 +101,31 @@ def apply_rules(pair: dict[str, Any], rules: PromoteRules, metric: str) -> list[
         worse = row["significant"] and row["direction"] == "worse"
         too_far = rules.max_language_drop is not None and -100 * row["delta"] > rules.max_language_drop
         if worse or too_far:
-            failing.append(f"{row['key']} (n={row['n']}): {metric} {row['run']:.3f} vs {row['baseline']:.3f}, "
-                           f"delta {row['delta']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], "
-                           f"p={row['p_adjusted']:.4f}" + (" — beyond max_language_drop" if too_far and not worse else ""))
-    detail = ("significantly worse on " + "; ".join(failing)) if failing else "not significantly worse on any " \
-        f"language with >= {rules.min_language_rows} rows"
+            failing.append(
+                f"{row['key']} (n={row['n']}): {metric} {row['run']:.3f} vs {row['baseline']:.3f}, "
+                f"delta {row['delta']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], "
+                f"p={row['p_adjusted']:.4f}" + (" — beyond max_language_drop" if too_far and not worse else "")
+            )
+    detail = (
+        ("significantly worse on " + "; ".join(failing))
+        if failing
+        else f"not significantly worse on any language with >= {rules.min_language_rows} rows"
+    )
     if untested:
         detail += f" (too few rows to test: {', '.join(untested)})"
     out.append({"rule": "no_language_worse", "passed": not failing, "detail": detail})
     return out
 
 
-def run_promote(uri: str, candidate: str, against: str, rules: PromoteRules, split: str = "test",
-                allow_first_champion: bool = True, dry_run: bool = False) -> dict[str, Any]:
+def run_promote(
+    uri: str,
+    candidate: str,
+    against: str,
+    rules: PromoteRules,
+    split: str = "test",
+    allow_first_champion: bool = True,
+    dry_run: bool = False,
+) -> dict[str, Any]:
     """Decide, move the alias when every rule passes, and record the decision on the candidate version."""
     from mlflow.tracking import MlflowClient
 
@@ -110,22 +133,37 @@ def run_promote(uri: str, candidate: str, against: str, rules: PromoteRules, spl
     name, alias, number = parse_model_uri(against)
     if alias is None:
         raise ConfigError(f"against={against}: name the alias to move, e.g. models:/{name}@champion")
-    cand = model_version(client, candidate) if candidate.startswith("models:/") else \
-        version_for_run(client, name, candidate)
+    cand = (
+        model_version(client, candidate)
+        if candidate.startswith("models:/")
+        else version_for_run(client, name, candidate)
+    )
     if cand.name != name:
-        raise ConfigError(f"candidate={candidate} is a version of {cand.name!r}, against={against} of {name!r}: "
-                          f"aliases live within one registered model")
+        raise ConfigError(
+            f"candidate={candidate} is a version of {cand.name!r}, against={against} of {name!r}: "
+            f"aliases live within one registered model"
+        )
     try:
         champ = model_version(client, against)
     except RegistryError:
         champ = None
-    decision: dict[str, Any] = {"candidate": _describe(cand), "champion": None, "alias": alias, "split": split,
-                                "rules_config": asdict(rules), "decided_at": datetime.now(UTC).isoformat()}
+    decision: dict[str, Any] = {
+        "candidate": _describe(cand),
+        "champion": None,
+        "alias": alias,
+        "split": split,
+        "rules_config": asdict(rules),
+        "decided_at": datetime.now(UTC).isoformat(),
+    }
     if champ is None:
         passed = allow_first_champion
-        decision["rules"] = [{"rule": "first_champion", "passed": passed,
-                              "detail": f"{name} has no @{alias} yet" + ("" if passed else
-                                                                        " and allow_first_champion=false")}]
+        decision["rules"] = [
+            {
+                "rule": "first_champion",
+                "passed": passed,
+                "detail": f"{name} has no @{alias} yet" + ("" if passed else " and allow_first_champion=false"),
+            }
+        ]
     elif champ.version == cand.version:
         raise ConfigError(f"candidate={candidate} is already {against} (version {cand.version})")
     else:
@@ -158,12 +196,21 @@ def main(cfg: DictConfig) -> None:
 
     c = to_container(cfg)
     check_reachable(c["tracking"]["uri"])
-    decision = run_promote(c["tracking"]["uri"], str(c["candidate"]), str(c["against"]),
-                           build_dataclass(PromoteRules, dict(c["rules"]), "rules"), c["split"],
-                           bool(c["allow_first_champion"]), bool(c["dry_run"]))
+    decision = run_promote(
+        c["tracking"]["uri"],
+        str(c["candidate"]),
+        str(c["against"]),
+        build_dataclass(PromoteRules, dict(c["rules"]), "rules"),
+        c["split"],
+        bool(c["allow_first_champion"]),
+        bool(c["dry_run"]),
+    )
     cand, champ = decision["candidate"], decision["champion"] or {}
-    print(f"{decision['decision'].upper()}: {cand['name']} version {cand['version']} "
-          f"against @{decision['alias']} (version {champ.get('version', 'none')})", flush=True)
+    print(
+        f"{decision['decision'].upper()}: {cand['name']} version {cand['version']} "
+        f"against @{decision['alias']} (version {champ.get('version', 'none')})",
+        flush=True,
+    )
     for rule in decision["rules"]:
         print(f"  [{'pass' if rule['passed'] else 'FAIL'}] {rule['rule']}: {rule['detail']}", flush=True)
     if decision["decision"].endswith("refused"):

@@ -40,8 +40,9 @@ def pull(ref: str, dest: Path, tracking_uri: str, overwrite: bool = False, atol:
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging),
-                                                         tracking_uri=tracking_uri))
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging), tracking_uri=tracking_uri)
+        )
         manifest = verify_bundle(local)
         smoke = check_smoke(local, atol)
         if dest.exists():
@@ -49,17 +50,27 @@ def pull(ref: str, dest: Path, tracking_uri: str, overwrite: bool = False, atol:
         local.rename(dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {"model": f"{version.name}/{version.version}", "ref": ref, "run_id": version.run_id, "source": source,
-            "dest": str(dest), "files_verified": len(manifest["files"]), "smoke": smoke,
-            "trained_from": (manifest.get("source") or {}).get("uri")}
+    return {
+        "model": f"{version.name}/{version.version}",
+        "ref": ref,
+        "run_id": version.run_id,
+        "source": source,
+        "dest": str(dest),
+        "files_verified": len(manifest["files"]),
+        "smoke": smoke,
+        "trained_from": (manifest.get("source") or {}).get("uri"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.pull", description=__doc__.split("\n")[0])
     parser.add_argument("model", help="models:/<name>@<alias> or models:/<name>/<version>")
     parser.add_argument("dest", type=Path, help="folder to create with the verified bundle")
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                        help="MLflow tracking server (default: $MLFLOW_TRACKING_URI)")
+    parser.add_argument(
+        "--tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="MLflow tracking server (default: $MLFLOW_TRACKING_URI)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace dest once the new bundle verified")
     parser.add_argument("--atol", type=float, default=None, help="smoke score tolerance (default: the bundle's)")
     args = parser.parse_args(argv)

@@ -139,15 +139,21 @@ def fuse_transformer(src: Path, dst: Path, num_heads: int, hidden_size: int, ext
     from onnxruntime.transformers.optimizer import optimize_model
 
     # opt_level 0: only the Python pattern fusions; sessions apply onnxruntime's own passes at load.
-    fused = optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-                           opt_level=0, use_gpu=False)
+    fused = optimize_model(
+        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0, use_gpu=False
+    )
     fused.save_model_to_file(str(dst), use_external_data_format=external_data)
     return {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
 
 
-def quantize_model(src: Path, dst: Path, settings: QuantizeSettings, external_data: bool = False,
-                   calibration: Sequence[dict[str, np.ndarray]] | None = None,
-                   attention_shape: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+def quantize_model(
+    src: Path,
+    dst: Path,
+    settings: QuantizeSettings,
+    external_data: bool = False,
+    calibration: Sequence[dict[str, np.ndarray]] | None = None,
+    attention_shape: tuple[int, int] = (0, 0),
+) -> dict[str, Any]:
     """Write the ``settings.mode`` copy of ``src`` to ``dst``; return what was done, for the manifest.
 
     ``attention_shape`` is ``(num_heads, hidden_size)`` of the encoder, for the attention fusion.
@@ -162,8 +168,13 @@ def quantize_model(src: Path, dst: Path, settings: QuantizeSettings, external_da
     return {**report, "fusions": fusions}
 
 
-def _quantize(src: Path, dst: Path, settings: QuantizeSettings, external_data: bool,
-              calibration: Sequence[dict[str, np.ndarray]] | None) -> dict[str, Any]:
+def _quantize(
+    src: Path,
+    dst: Path,
+    settings: QuantizeSettings,
+    external_data: bool,
+    calibration: Sequence[dict[str, np.ndarray]] | None,
+) -> dict[str, Any]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     graph = onnx.load(str(src), load_external_data=False)
@@ -171,28 +182,44 @@ def _quantize(src: Path, dst: Path, settings: QuantizeSettings, external_data: b
     qtype = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
     # The dynamo exporter leaves some intermediate types to inference; these are float tensors.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    common = {"per_channel": settings.per_channel, "reduce_range": settings.reduce_range,
-              "op_types_to_quantize": settings.op_types_to_quantize, "nodes_to_exclude": exclude or None,
-              "use_external_data_format": external_data, "extra_options": extra}
+    common = {
+        "per_channel": settings.per_channel,
+        "reduce_range": settings.reduce_range,
+        "op_types_to_quantize": settings.op_types_to_quantize,
+        "nodes_to_exclude": exclude or None,
+        "use_external_data_format": external_data,
+        "extra_options": extra,
+    }
     if settings.mode == "dynamic":
         quantize_dynamic(src, dst, weight_type=qtype[settings.weight_type], **common)
     elif settings.mode == "static":
         if not calibration:
             raise ValueError("quantization.mode=static needs calibration rows (quantization.calibration_rows)")
-        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                  "percentile": CalibrationMethod.Percentile}[settings.calibrate_method]
+        method = {
+            "minmax": CalibrationMethod.MinMax,
+            "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile,
+        }[settings.calibrate_method]
         fmt = QuantFormat.QDQ if settings.quant_format == "qdq" else QuantFormat.QOperator
-        quantize_static(src, dst, _RowsReader(calibration), quant_format=fmt, calibrate_method=method,
-                        activation_type=qtype[settings.activation_type], weight_type=qtype[settings.weight_type],
-                        **common)
+        quantize_static(
+            src,
+            dst,
+            _RowsReader(calibration),
+            quant_format=fmt,
+            calibrate_method=method,
+            activation_type=qtype[settings.activation_type],
+            weight_type=qtype[settings.weight_type],
+            **common,
+        )
     elif settings.mode == "fp16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         model = onnx.load(str(src))
         # Inputs and outputs stay int64/float32, so callers see the same contract as fp32.
         half = convert_float_to_float16(model, keep_io_types=True, node_block_list=exclude or None)
-        onnx.save(half, str(dst), save_as_external_data=external_data,
-                  location=f"{dst.name}.data" if external_data else None)
+        onnx.save(
+            half, str(dst), save_as_external_data=external_data, location=f"{dst.name}.data" if external_data else None
+        )
     else:
         raise ValueError(f"quantization.mode={settings.mode!r} writes no second model")
     ops = Counter(n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node)

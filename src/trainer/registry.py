@@ -57,8 +57,10 @@ def version_for_run(client: Any, name: str, run_id: str) -> Any:
     """The newest version of registered model ``name`` created from ``run_id``."""
     versions = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
     if not versions:
-        raise RegistryError(f"run {run_id} has no version of registered model {name!r}: register it first "
-                            f"(train with tracking.register_model={name}, or export with publish.register_model)")
+        raise RegistryError(
+            f"run {run_id} has no version of registered model {name!r}: register it first "
+            f"(train with tracking.register_model={name}, or export with publish.register_model)"
+        )
     return max(versions, key=lambda v: int(v.version))
 
 
@@ -72,9 +74,11 @@ def bundle_uri(client: Any, version: Any) -> str:
         return version.source
     if version.run_id and f"{EXPORT_ARTIFACT}/{MANIFEST}" in _artifact_names(client, version.run_id, EXPORT_ARTIFACT):
         return f"runs:/{version.run_id}/{EXPORT_ARTIFACT}"
-    raise RegistryError(f"models:/{version.name}/{version.version} has no export bundle (not an onnx-bundle version, "
-                        f"and run {version.run_id} has no {EXPORT_ARTIFACT}/{MANIFEST}): run python -m trainer.export "
-                        f"source=models:/{version.name}/{version.version} tracking=mlflow first")
+    raise RegistryError(
+        f"models:/{version.name}/{version.version} has no export bundle (not an onnx-bundle version, "
+        f"and run {version.run_id} has no {EXPORT_ARTIFACT}/{MANIFEST}): run python -m trainer.export "
+        f"source=models:/{version.name}/{version.version} tracking=mlflow first"
+    )
 
 
 def evidence_run_id(client: Any, version: Any, split: str = "test") -> str:
@@ -86,8 +90,10 @@ def evidence_run_id(client: Any, version: Any, split: str = "test") -> str:
         if f"predictions/{split}.csv" in _artifact_names(client, run_id, "predictions"):
             return run_id
         run_id = client.get_run(run_id).data.tags.get("source_run_id")
-    raise RegistryError(f"models:/{version.name}/{version.version}: no run with predictions/{split}.csv "
-                        f"(run {version.run_id}); train with this trainer, or evaluate the model and register that")
+    raise RegistryError(
+        f"models:/{version.name}/{version.version}: no run with predictions/{split}.csv "
+        f"(run {version.run_id}); train with this trainer, or evaluate the model and register that"
+    )
 
 
 def record_decision(client: Any, version: Any, decision: dict[str, Any]) -> None:
@@ -95,9 +101,13 @@ def record_decision(client: Any, version: Any, decision: dict[str, Any]) -> None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     against = decision.get("champion") or {}
     summary = f"{decision['decision']} against {against.get('version', 'none')}: {decision['reason']}"
-    tags = {"promotion.decision": decision["decision"], "promotion.reason": decision["reason"],
-            "promotion.against": f"{against['name']}/{against['version']}" if against else "none",
-            "promotion.decided_at": stamp, "promotion.rules": json.dumps(decision["rules"], ensure_ascii=False),
-            f"promotion.history.{stamp}": summary}
+    tags = {
+        "promotion.decision": decision["decision"],
+        "promotion.reason": decision["reason"],
+        "promotion.against": f"{against['name']}/{against['version']}" if against else "none",
+        "promotion.decided_at": stamp,
+        "promotion.rules": json.dumps(decision["rules"], ensure_ascii=False),
+        f"promotion.history.{stamp}": summary,
+    }
     for key, value in tags.items():
         client.set_model_version_tag(version.name, version.version, key, value[:MAX_TAG])

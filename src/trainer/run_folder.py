@@ -15,12 +15,23 @@ import yaml
 
 from trainer.config import PROJECT_ROOT
 
-_VERSIONED = ("torch", "pytorch-lightning", "transformers", "tokenizers", "datasets", "hydra-core", "mlflow",
-              "torchmetrics", "onnxruntime", "seaguard-trainer")
+_VERSIONED = (
+    "torch",
+    "pytorch-lightning",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "hydra-core",
+    "mlflow",
+    "torchmetrics",
+    "onnxruntime",
+    "seaguard-trainer",
+)
 
 
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     """Commit and dirty flag of the project checkout (``None`` outside a git checkout)."""
+
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)

@@ -51,8 +51,9 @@ def _latency_ms(predictor: BundlePredictor, texts: Sequence[str], repeats: int) 
     return {"batch_1_p50": round(float(p50), 3), "batch_1_p90": round(float(p90), 3)}
 
 
-def write_smoke(bundle: Path, graph: str = "auto", texts: Sequence[str] = SMOKE_TEXTS,
-                latency_repeats: int = 5) -> dict[str, Any]:
+def write_smoke(
+    bundle: Path, graph: str = "auto", texts: Sequence[str] = SMOKE_TEXTS, latency_repeats: int = 5
+) -> dict[str, Any]:
     """Write ``smoke.json`` into ``bundle`` (before its manifest is written: it is checksummed too)."""
     bundle = Path(bundle)
     predictor = BundlePredictor(bundle, graph, threads=1)
@@ -60,8 +61,12 @@ def write_smoke(bundle: Path, graph: str = "auto", texts: Sequence[str] = SMOKE_
         "graph": predictor.model_path.name,
         "atol": DEFAULT_ATOL,
         "examples": [{"text": t, **p} for t, p in zip(texts, predictor.predict(list(texts)), strict=True)],
-        "latency_ms": {**_latency_ms(predictor, texts, latency_repeats), "threads": 1,
-                       "machine": platform.machine(), "processor": platform.processor() or None},
+        "latency_ms": {
+            **_latency_ms(predictor, texts, latency_repeats),
+            "threads": 1,
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+        },
     }
     (bundle / SMOKE_FILE).write_text(json.dumps(smoke, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return smoke
@@ -70,8 +75,10 @@ def write_smoke(bundle: Path, graph: str = "auto", texts: Sequence[str] = SMOKE_
 def read_smoke(bundle: Path) -> dict[str, Any]:
     path = Path(bundle) / SMOKE_FILE
     if not path.is_file():
-        raise BundleError(f"{path}: missing; this bundle has no smoke examples to check (export it again with "
-                          f"a trainer that writes {SMOKE_FILE})")
+        raise BundleError(
+            f"{path}: missing; this bundle has no smoke examples to check (export it again with "
+            f"a trainer that writes {SMOKE_FILE})"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -92,5 +99,7 @@ def check_smoke(bundle: Path, atol: float | None = None) -> dict[str, Any]:
         if diff > tolerance:
             problems.append(f"example {i} ({want['text'][:40]!r}): scores differ by {diff:.2e} > atol {tolerance:g}")
     if problems:
-        raise BundleError(f"bundle {bundle}: smoke examples do not reproduce ({smoke['graph']}): " + "; ".join(problems))
+        raise BundleError(
+            f"bundle {bundle}: smoke examples do not reproduce ({smoke['graph']}): " + "; ".join(problems)
+        )
     return {"examples": len(examples), "graph": smoke["graph"], "max_abs_diff": worst, "atol": tolerance}

@@ -69,13 +69,17 @@ def check_metric(name: str, label_map: LabelMap) -> None:
     if name.startswith("class/"):
         parts = name.split("/")
         if len(parts) != 3 or parts[1] not in label_map.names or parts[2] not in CLASS_METRICS:
-            raise ValueError(f"metric {name!r}: expected class/<label>/<{'|'.join(CLASS_METRICS)}> with a label "
-                             f"in {list(label_map.names)}")
+            raise ValueError(
+                f"metric {name!r}: expected class/<label>/<{'|'.join(CLASS_METRICS)}> with a label "
+                f"in {list(label_map.names)}"
+            )
         return
     if name not in OVERALL_METRICS or (name == "f1" and label_map.task != "binary"):
         allowed = [m for m in OVERALL_METRICS if m != "f1" or label_map.task == "binary"]
-        raise ValueError(f"metric {name!r} has no bootstrap for task {label_map.task}; choose one of {allowed} "
-                         f"or class/<label>/<f1|precision|recall>")
+        raise ValueError(
+            f"metric {name!r} has no bootstrap for task {label_map.task}; choose one of {allowed} "
+            f"or class/<label>/<f1|precision|recall>"
+        )
 
 
 def decision_metric(name: str, label_map: LabelMap) -> str:
@@ -111,8 +115,11 @@ def metric_values(d: Decisions, metrics: Sequence[str], weights: np.ndarray) -> 
         else:
             _, label, kind = name.split("/")
             i = d.label_map.names.index(label)
-            out[name] = {"f1": f1[:, i], "precision": _safe_div(tp[:, i], pred[:, i]),
-                         "recall": _safe_div(tp[:, i], gold[:, i])}[kind]
+            out[name] = {
+                "f1": f1[:, i],
+                "precision": _safe_div(tp[:, i], pred[:, i]),
+                "recall": _safe_div(tp[:, i], gold[:, i]),
+            }[kind]
     return out
 
 
@@ -165,8 +172,9 @@ def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def bootstrap_intervals(d: Decisions, metrics: Sequence[str], n_boot: int = 1000, seed: int = 0,
-                        confidence: float = 0.95, group: str = "") -> dict[str, Interval]:
+def bootstrap_intervals(
+    d: Decisions, metrics: Sequence[str], n_boot: int = 1000, seed: int = 0, confidence: float = 0.95, group: str = ""
+) -> dict[str, Interval]:
     """Percentile bootstrap interval of each metric of one run (rows resampled with replacement)."""
     if len(d) == 0:
         raise ValueError(f"no rows to bootstrap{f' for {group}' if group else ''}")
@@ -178,8 +186,15 @@ def bootstrap_intervals(d: Decisions, metrics: Sequence[str], n_boot: int = 1000
     return {m: Interval(point[m], *_percentiles(np.concatenate(samples[m]), confidence)) for m in metrics}
 
 
-def paired_bootstrap(a: Decisions, b: Decisions, metrics: Sequence[str], n_boot: int = 1000, seed: int = 0,
-                     confidence: float = 0.95, group: str = "") -> dict[str, PairedDelta]:
+def paired_bootstrap(
+    a: Decisions,
+    b: Decisions,
+    metrics: Sequence[str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    group: str = "",
+) -> dict[str, PairedDelta]:
     """Paired bootstrap of ``metric(b) - metric(a)``: both runs are scored on the *same* resampled rows.
 
     ``a`` and ``b`` must hold the same rows in the same order with the same gold labels. The p-value
@@ -202,8 +217,14 @@ def paired_bootstrap(a: Decisions, b: Decisions, metrics: Sequence[str], n_boot:
         samples = np.concatenate(deltas[m])
         observed = pb[m] - pa[m]
         extreme = int((np.abs(samples - observed) >= abs(observed) - 1e-12).sum())
-        out[m] = PairedDelta(pa[m], pb[m], observed, *_percentiles(samples, confidence),
-                             p_value=(1 + extreme) / (len(samples) + 1), n=len(a))
+        out[m] = PairedDelta(
+            pa[m],
+            pb[m],
+            observed,
+            *_percentiles(samples, confidence),
+            p_value=(1 + extreme) / (len(samples) + 1),
+            n=len(a),
+        )
     return out
 
 

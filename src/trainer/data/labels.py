@@ -62,8 +62,9 @@ class LabelMap:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def build_label_map(task: str, train_values: list[Any], positive_label: str | None,
-                    multilabel_names: tuple[str, ...] = ()) -> LabelMap:
+def build_label_map(
+    task: str, train_values: list[Any], positive_label: str | None, multilabel_names: tuple[str, ...] = ()
+) -> LabelMap:
     """Sorted label names seen in training data (or the multi-label column names, sorted)."""
     if task == "multilabel":
         return LabelMap(task, tuple(sorted(multilabel_names)))
@@ -96,8 +97,9 @@ def loss_weights_from_counts(label_map: LabelMap, train_labels: list[Any], mode:
     correction that often trains steadier on rare labels. A label with no training positives gets 1.0.
     """
     if mode not in LOSS_WEIGHT_MODES:
-        raise ValueError(f"{key}={mode!r}: expected a list of {label_map.num_labels} numbers or one of "
-                         f"{list(LOSS_WEIGHT_MODES)}")
+        raise ValueError(
+            f"{key}={mode!r}: expected a list of {label_map.num_labels} numbers or one of {list(LOSS_WEIGHT_MODES)}"
+        )
     k, n = label_map.num_labels, len(train_labels)
     if label_map.task == "multilabel":
         pos = [sum(int(row[j]) for row in train_labels) for j in range(k)]
@@ -107,4 +109,4 @@ def loss_weights_from_counts(label_map: LabelMap, train_labels: list[Any], mode:
         for y in train_labels:
             counts[int(y)] += 1
         raw = [n / (k * c) if c else 1.0 for c in counts]
-    return [round(w ** 0.5 if mode == "sqrt_balanced" else w, 6) for w in raw]
+    return [round(w**0.5 if mode == "sqrt_balanced" else w, 6) for w in raw]

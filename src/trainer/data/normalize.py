@@ -30,7 +30,9 @@ _HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 # Zero-width space/joiners, BOM, word joiner, soft hyphen. ZWJ (U+200D) is kept when it sits
 # between emoji, where it forms one glyph (family, flags): see _strip_zero_width.
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200e\u200f\u2060\ufeff\u00ad]")
-_ZWJ_OUTSIDE_EMOJI = re.compile("(?<![\U0001f000-\U0001faff\u2600-\u27bf])\u200d|\u200d(?![\U0001f000-\U0001faff\u2600-\u27bf])")
+_ZWJ_OUTSIDE_EMOJI = re.compile(
+    "(?<![\U0001f000-\U0001faff\u2600-\u27bf])\u200d|\u200d(?![\U0001f000-\U0001faff\u2600-\u27bf])"
+)
 _HSPACE = re.compile(r"[^\S\n]+")
 _MANY_NEWLINES = re.compile(r"\s*\n\s*(?:\n\s*)*")
 

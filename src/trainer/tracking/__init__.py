@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 
 class Tracker(Protocol):
-    def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path,
-              resume_ckpt: str | None) -> None: ...
+    def start(
+        self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path, resume_ckpt: str | None
+    ) -> None: ...
     def log_data(self, data: PreparedData) -> None: ...
     def lightning_logger(self) -> Logger | None: ...
     def callbacks(self) -> list[pl.Callback]: ...
@@ -30,8 +31,7 @@ class Tracker(Protocol):
 class NullTracker:
     """Tracks nothing (``tracking=none``, and every rank but 0)."""
 
-    def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path,
-              resume_ckpt: str | None) -> None:
+    def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path, resume_ckpt: str | None) -> None:
         return None
 
     def log_data(self, data: PreparedData) -> None:

@@ -116,11 +116,22 @@ class MlflowRunCallback(pl.Callback):
         # the logger at this step; logging it again would give two values per (metric, step).
         already = set(trainer.callback_metrics)
         logger = trainer.logger
-        step = logger.last_step if isinstance(logger, MlflowMetricsLogger) and logger.last_step is not None \
+        step = (
+            logger.last_step
+            if isinstance(logger, MlflowMetricsLogger) and logger.last_step is not None
             else trainer.global_step
+        )
         self.tracker.log_evaluation(
-            "val", probs, targets, langs, module.label_map, module.main_metric, step,
-            skip=already, figure_dir=f"figures/val/epoch_{epoch:03d}" if n and (epoch + 1) % n == 0 else None)
+            "val",
+            probs,
+            targets,
+            langs,
+            module.label_map,
+            module.main_metric,
+            step,
+            skip=already,
+            figure_dir=f"figures/val/epoch_{epoch:03d}" if n and (epoch + 1) % n == 0 else None,
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.last_step = trainer.global_step

@@ -88,8 +88,9 @@ class MlflowSettings:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown key(s) {', '.join('tracking.' + k for k in unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown key(s) {', '.join('tracking.' + k for k in unknown)}; known: {', '.join(sorted(known))}"
+            )
         for key in ("uri", "experiment_name"):
             if not values.get(key):
                 raise ValueError(f"tracking.{key} is required for tracking.backend=mlflow")
@@ -101,10 +102,14 @@ class MlflowSettings:
             if f.type in ("int", "float") and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise ValueError(f"tracking.{f.name} must be a number, got {value!r}")
         if settings.figures_every_n_epochs < 0:
-            raise ValueError(f"tracking.figures_every_n_epochs must be >= 0 (0 = only test figures), "
-                             f"got {settings.figures_every_n_epochs}")
+            raise ValueError(
+                f"tracking.figures_every_n_epochs must be >= 0 (0 = only test figures), "
+                f"got {settings.figures_every_n_epochs}"
+            )
         if settings.system_metrics_interval_s <= 0:
-            raise ValueError(f"tracking.system_metrics_interval_s must be > 0, got {settings.system_metrics_interval_s}")
+            raise ValueError(
+                f"tracking.system_metrics_interval_s must be > 0, got {settings.system_metrics_interval_s}"
+            )
         alias = settings.alias
         if alias is not None and (alias in _RESERVED_ALIASES or (alias[:1] in "vV" and alias[1:].isdigit())):
             raise ValueError(f"tracking.alias={alias!r} is reserved by MLflow (latest, v<number>); choose another")
@@ -136,8 +141,7 @@ class MlflowTracker:
         self._n_bins = 15
 
     # -- start -----------------------------------------------------------------------------------
-    def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path,
-              resume_ckpt: str | None) -> None:
+    def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path, resume_ckpt: str | None) -> None:
         s = self.settings
         self.client = client = connect(s)
         # Reliability figures use the bins of the run's calibration report.
@@ -149,21 +153,32 @@ class MlflowTracker:
         else:
             active = mlflow.active_run()
             parent = os.environ.get(PARENT_RUN_ENV) if active is None else None
-            run = mlflow.start_run(experiment_id=experiment_id(client, s), run_name=s.run_name or run_dir.name,
-                                   nested=active is not None, parent_run_id=parent, log_system_metrics=False)
+            run = mlflow.start_run(
+                experiment_id=experiment_id(client, s),
+                run_name=s.run_name or run_dir.name,
+                nested=active is not None,
+                parent_run_id=parent,
+                log_system_metrics=False,
+            )
         self.run_id = run.info.run_id
         os.environ[RUN_ID_ENV] = self.run_id
         log.info("MLflow run %s in %s (%s)", self.run_id, s.uri, "continued" if self.resumed else "new")
 
-        all_tags = {**tags, "host": socket.gethostname(), "run_dir": str(run_dir),
-                    **{f"version.{k}": str(v) for k, v in versions().items()}, **s.tags}
+        all_tags = {
+            **tags,
+            "host": socket.gethostname(),
+            "run_dir": str(run_dir),
+            **{f"version.{k}": str(v) for k, v in versions().items()},
+            **s.tags,
+        }
         if tags.get("git_commit") not in (None, "None"):
             all_tags["mlflow.source.git.commit"] = tags["git_commit"]  # shown by the UI next to the run
         if resume_ckpt:
             all_tags["resumed_from_checkpoint"] = str(resume_ckpt)
         self._log_params(config)
-        client.log_batch(self.run_id, tags=[RunTag(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE))
-                                            for k, v in all_tags.items()])
+        client.log_batch(
+            self.run_id, tags=[RunTag(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE)) for k, v in all_tags.items()]
+        )
         with tempfile.TemporaryDirectory() as tmp:
             # Logged now so a failed run has it too; log_final replaces it with the run folder's copy.
             write_yaml(Path(tmp) / "config.yaml", config)
@@ -171,8 +186,12 @@ class MlflowTracker:
         if s.log_system_metrics:
             from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-            self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=s.system_metrics_interval_s,
-                                                 resume_logging=self.resumed, tracking_uri=s.uri)
+            self._monitor = SystemMetricsMonitor(
+                self.run_id,
+                sampling_interval=s.system_metrics_interval_s,
+                resume_logging=self.resumed,
+                tracking_uri=s.uri,
+            )
             self._monitor.start()
 
     def _can_continue(self, run_id: str, ckpt: str | None) -> bool:
@@ -180,8 +199,12 @@ class MlflowTracker:
         try:
             run = self.client.get_run(run_id)
         except MlflowException:
-            log.warning("checkpoint %s names MLflow run %s, which %s does not hold: starting a new run",
-                        ckpt, run_id, self.settings.uri)
+            log.warning(
+                "checkpoint %s names MLflow run %s, which %s does not hold: starting a new run",
+                ckpt,
+                run_id,
+                self.settings.uri,
+            )
             return False
         if run.info.lifecycle_stage == "deleted":
             log.warning("MLflow run %s from checkpoint %s was deleted: starting a new run", run_id, ckpt)
@@ -197,8 +220,10 @@ class MlflowTracker:
             existing = self.client.get_run(self.run_id).data.params
             changed = {k: v for k, v in params.items() if k in existing and existing[k] != v}
             params = {k: v for k, v in params.items() if k not in existing}
-            self.client.log_batch(self.run_id, tags=[RunTag(mlflow_key(f"resume.{k}"), fit_value(v, MAX_TAG_VALUE))
-                                                     for k, v in changed.items()])
+            self.client.log_batch(
+                self.run_id,
+                tags=[RunTag(mlflow_key(f"resume.{k}"), fit_value(v, MAX_TAG_VALUE)) for k, v in changed.items()],
+            )
         self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
 
     # -- data and training -------------------------------------------------------------------------
@@ -210,17 +235,27 @@ class MlflowTracker:
         spec = data.spec
         for split, rows in data.splits.items():
             key = split if split in spec.files else ("all" if "all" in spec.files else "train")
-            frame = pd.DataFrame({
-                "id": [e.id for e in rows], "text": [e.text for e in rows], "lang": [e.lang for e in rows],
-                "label": ["|".join(e.raw_label) if isinstance(e.raw_label, tuple) else str(e.raw_label)
-                          for e in rows]})
+            frame = pd.DataFrame(
+                {
+                    "id": [e.id for e in rows],
+                    "text": [e.text for e in rows],
+                    "lang": [e.lang for e in rows],
+                    "label": [
+                        "|".join(e.raw_label) if isinstance(e.raw_label, tuple) else str(e.raw_label) for e in rows
+                    ],
+                }
+            )
             with warnings.catch_warnings():
                 # MLflow registers its local-file source for two URI schemes and warns that a path
                 # matches both; they are the same class, so the warning says nothing.
                 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-                dataset = from_pandas(frame, source=str(spec.resolve_path(key).resolve()),
-                                                  targets="label", name=f"{spec.name}/{split}",
-                                                  digest=data.split_digest(split)[:32])
+                dataset = from_pandas(
+                    frame,
+                    source=str(spec.resolve_path(key).resolve()),
+                    targets="label",
+                    name=f"{spec.name}/{split}",
+                    digest=data.split_digest(split)[:32],
+                )
             input_tags = {"rows": str(len(rows)), "split_sha256": data.split_digest(split)}
             if key in data.file_digests:
                 input_tags["file_sha256"] = data.file_digests[key]
@@ -228,9 +263,14 @@ class MlflowTracker:
         with tempfile.TemporaryDirectory() as tmp:
             data.report.save(Path(tmp) / "data_report.json")
             data.label_map.save(Path(tmp) / "labels.json")
-            write_json(Path(tmp) / "data_digest.json", {
-                "digest": data.digest, "files": data.file_digests,
-                "splits": {s: data.split_digest(s) for s in data.splits}})
+            write_json(
+                Path(tmp) / "data_digest.json",
+                {
+                    "digest": data.digest,
+                    "files": data.file_digests,
+                    "splits": {s: data.split_digest(s) for s in data.splits},
+                },
+            )
             self.client.log_artifacts(self.run_id, tmp)
         self.client.set_tag(self.run_id, "data_digest", data.digest)
 
@@ -243,10 +283,20 @@ class MlflowTracker:
         self._callback = MlflowRunCallback(self, self.run_id, self.settings.figures_every_n_epochs)
         return [self._callback]
 
-    def log_evaluation(self, split: str, probs: torch.Tensor, targets: torch.Tensor, langs: list[str],
-                       label_map: LabelMap, main_metric: str, step: int, thresholds: list[float] | None = None,
-                       skip: set[str] | frozenset[str] = frozenset(), figure_dir: str | None = None,
-                       metrics: dict[str, Any] | None = None) -> None:
+    def log_evaluation(
+        self,
+        split: str,
+        probs: torch.Tensor,
+        targets: torch.Tensor,
+        langs: list[str],
+        label_map: LabelMap,
+        main_metric: str,
+        step: int,
+        thresholds: list[float] | None = None,
+        skip: set[str] | frozenset[str] = frozenset(),
+        figure_dir: str | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
         """All metrics of one split at ``step`` (except names in ``skip``), and figures if ``figure_dir``.
 
         ``metrics``: the split's :func:`compute_metrics` result when the caller has it (metrics.json),
@@ -263,15 +313,22 @@ class MlflowTracker:
         names = list(label_map.names)
         per_lang = {lang: v.get(main_metric) for lang, v in metrics["per_language"].items()}
         figures = {
-            "confusion_matrix.png": confusion_matrix_figure(preds, targets, names, multilabel,
-                                                            title=f"{split}: confusion matrix"),
-            "precision_recall.png": precision_recall_figure(probs, targets, names, multilabel,
-                                                            title=f"{split}: precision-recall"),
-            "reliability.png": reliability_figure(probs, targets, multilabel, self._n_bins,
-                                                  title=f"{split}: reliability"),
+            "confusion_matrix.png": confusion_matrix_figure(
+                preds, targets, names, multilabel, title=f"{split}: confusion matrix"
+            ),
+            "precision_recall.png": precision_recall_figure(
+                probs, targets, names, multilabel, title=f"{split}: precision-recall"
+            ),
+            "reliability.png": reliability_figure(
+                probs, targets, multilabel, self._n_bins, title=f"{split}: reliability"
+            ),
             "per_language.png": language_bar_figure(
-                per_lang, main_metric, {lang: v["n"] for lang, v in metrics["per_language"].items()},
-                baseline=metrics["overall"].get(main_metric), title=f"{split}: {main_metric} per language"),
+                per_lang,
+                main_metric,
+                {lang: v["n"] for lang, v in metrics["per_language"].items()},
+                baseline=metrics["overall"].get(main_metric),
+                title=f"{split}: {main_metric} per language",
+            ),
         }
         for name, figure in figures.items():
             self.client.log_figure(self.run_id, figure, f"{figure_dir}/{name}")
@@ -279,8 +336,9 @@ class MlflowTracker:
     def log_metrics(self, values: dict[str, float], step: int) -> None:
         assert self.client is not None and self.run_id is not None
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(mlflow_key(k), float(v), now, step)
-                                                    for k, v in values.items()])
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(mlflow_key(k), float(v), now, step) for k, v in values.items()]
+        )
 
     # -- end ----------------------------------------------------------------------------------------
     def log_final(self, *, run_dir: Path, metrics: dict[str, Any], final: dict[str, Any]) -> None:
@@ -291,14 +349,34 @@ class MlflowTracker:
         val_probs, val_y, val_langs = final["predictions"]["validation"]
         test_probs, test_y, test_langs = final["predictions"]["test"]
         # The best checkpoint with thresholds tuned on validation: "best_val/..." beside the per-epoch "val/...".
-        self.log_evaluation("best_val", val_probs, val_y, val_langs, label_map, main, step, final["thresholds"],
-                            metrics=metrics["validation"])
-        self.log_evaluation("test", test_probs, test_y, test_langs, label_map, main, step, final["thresholds"],
-                            figure_dir="figures/test", metrics=metrics["test"])
+        self.log_evaluation(
+            "best_val",
+            val_probs,
+            val_y,
+            val_langs,
+            label_map,
+            main,
+            step,
+            final["thresholds"],
+            metrics=metrics["validation"],
+        )
+        self.log_evaluation(
+            "test",
+            test_probs,
+            test_y,
+            test_langs,
+            label_map,
+            main,
+            step,
+            final["thresholds"],
+            figure_dir="figures/test",
+            metrics=metrics["test"],
+        )
         baseline = metrics["baseline_test"]
         summary = {f"baseline_test/{k}": v for k, v in baseline["overall"].items() if v is not None}
-        summary.update({f"baseline_test/lang/{lang}/{main}": v for lang, v in baseline["per_language"].items()
-                        if v is not None})
+        summary.update(
+            {f"baseline_test/lang/{lang}/{main}": v for lang, v in baseline["per_language"].items() if v is not None}
+        )
         if metrics.get("best_epoch_score") is not None:
             summary["best_epoch_score"] = metrics["best_epoch_score"]
         # The weights travel inside the pyfunc model, not as run artifacts: record their size for comparisons.
@@ -306,8 +384,13 @@ class MlflowTracker:
         if weights:
             summary[MODEL_MB_METRIC] = weights / 1e6
         # calibration/temperature, calibration/ece_before/test, calibration/ece_after/test, ...
-        summary.update({f"calibration/{k}": v for k, v in (metrics.get("calibration") or {}).items()
-                        if isinstance(v, int | float) and not isinstance(v, bool)})
+        summary.update(
+            {
+                f"calibration/{k}": v
+                for k, v in (metrics.get("calibration") or {}).items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+        )
         self.log_metrics(summary, step)
         # The run folder minus weights: its files, per-row predictions and Hydra's record of the job.
         for path in sorted(run_dir.iterdir()):
@@ -318,8 +401,16 @@ class MlflowTracker:
                 self.client.log_artifacts(self.run_id, str(run_dir / folder), artifact_path)
         self.client.set_tag(self.run_id, "best_checkpoint", str(metrics.get("best_checkpoint")))
         if self.settings.log_model:
-            log_pyfunc_model(self.client, self.run_id, self.settings.register_model, self.settings.alias,
-                             run_dir, final, metrics, step)
+            log_pyfunc_model(
+                self.client,
+                self.run_id,
+                self.settings.register_model,
+                self.settings.alias,
+                run_dir,
+                final,
+                metrics,
+                step,
+            )
 
     def finish(self, status: str) -> None:
         if self._monitor is not None:
@@ -349,8 +440,10 @@ def experiment_id(client: MlflowClient, settings: MlflowSettings) -> str:
             if experiment is None:
                 raise
     if experiment.lifecycle_stage == "deleted":
-        raise TrackingError(f"tracking.experiment_name={name!r} is a deleted experiment in {settings.uri}: "
-                            f"restore it (mlflow experiments restore) or choose another name")
+        raise TrackingError(
+            f"tracking.experiment_name={name!r} is a deleted experiment in {settings.uri}: "
+            f"restore it (mlflow experiments restore) or choose another name"
+        )
     return experiment.experiment_id
 
 
@@ -373,5 +466,7 @@ def check_reachable(uri: str) -> None:
     except urllib.error.HTTPError:
         return  # it answered: a proxy or auth layer may guard /health, the real calls will tell
     except (urllib.error.URLError, OSError) as err:
-        raise TrackingError(f"tracking.uri={uri} is not reachable ({err}); start the server, point "
-                            f"tracking.uri elsewhere, or run with tracking=none") from None
+        raise TrackingError(
+            f"tracking.uri={uri} is not reachable ({err}); start the server, point "
+            f"tracking.uri elsewhere, or run with tracking=none"
+        ) from None

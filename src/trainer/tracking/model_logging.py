@@ -60,8 +60,16 @@ def signature(label_names: Sequence[str]) -> ModelSignature:
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
-def log_pyfunc_model(client: MlflowClient, run_id: str, register_as: str | None, alias: str | None,
-                     run_dir: Path, final: dict[str, Any], metrics: dict[str, Any], step: int) -> ModelInfo:
+def log_pyfunc_model(
+    client: MlflowClient,
+    run_id: str,
+    register_as: str | None,
+    alias: str | None,
+    run_dir: Path,
+    final: dict[str, Any],
+    metrics: dict[str, Any],
+    step: int,
+) -> ModelInfo:
     """Log ``run_dir/model`` as ``model`` in the active run; register it when ``register_as`` is set."""
     data = final["data"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,8 +77,12 @@ def log_pyfunc_model(client: MlflowClient, run_id: str, register_as: str | None,
         temperature = float((metrics.get("calibration") or {}).get("temperature", 1.0))
         settings = pyfunc_model.inference_settings(data.spec.normalizer, final["max_length"], temperature)
         inference.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        artifacts = {MODEL_DIR: str(run_dir / "model"), LABELS: str(run_dir / "labels.json"),
-                     THRESHOLDS: str(run_dir / "thresholds.json"), INFERENCE: str(inference)}
+        artifacts = {
+            MODEL_DIR: str(run_dir / "model"),
+            LABELS: str(run_dir / "labels.json"),
+            THRESHOLDS: str(run_dir / "thresholds.json"),
+            INFERENCE: str(inference),
+        }
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=pyfunc_model.__file__,
@@ -91,9 +103,14 @@ def log_pyfunc_model(client: MlflowClient, run_id: str, register_as: str | None,
     if register_as and info.registered_model_version is not None:
         version = str(info.registered_model_version)
         main = metrics["main_metric"]
-        version_tags = {"run_id": run_id, "dataset": data.spec.name, "task": data.label_map.task,
-                        "labels": ",".join(data.label_map.names), "main_metric": main,
-                        f"test_{main}": str(metrics["test"]["overall"].get(main))}
+        version_tags = {
+            "run_id": run_id,
+            "dataset": data.spec.name,
+            "task": data.label_map.task,
+            "labels": ",".join(data.label_map.names),
+            "main_metric": main,
+            f"test_{main}": str(metrics["test"]["overall"].get(main)),
+        }
         for key, value in version_tags.items():
             client.set_model_version_tag(register_as, version, key, value)
         if alias:

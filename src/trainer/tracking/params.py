@@ -37,7 +37,7 @@ def mlflow_key(name: str) -> str:
     key = "/".join(parts)
     if len(key) > MAX_KEY:
         # Cut, and keep a hash of the whole name so two long names stay distinct.
-        key = f"{key[:MAX_KEY - 11]}_{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+        key = f"{key[: MAX_KEY - 11]}_{hashlib.sha256(name.encode()).hexdigest()[:10]}"
     return key
 
 

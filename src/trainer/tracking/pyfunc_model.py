@@ -41,9 +41,16 @@ MULTILABEL_SEPARATOR = "|"
 class TextClassifier:
     """A transformers classifier with the run's label map, thresholds, normaliser and max length."""
 
-    def __init__(self, model_dir: Path, label_map: LabelMap, thresholds: Sequence[float] | None,
-                 normalizer: NormalizerConfig, max_length: int, temperature: float = 1.0,
-                 batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        label_map: LabelMap,
+        thresholds: Sequence[float] | None,
+        normalizer: NormalizerConfig,
+        max_length: int,
+        temperature: float = 1.0,
+        batch_size: int = 32,
+    ) -> None:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -56,8 +63,9 @@ class TextClassifier:
         self.batch_size = batch_size
 
     @classmethod
-    def from_files(cls, model_dir: str | Path, labels: str | Path, thresholds: str | Path,
-                   inference: str | Path) -> TextClassifier:
+    def from_files(
+        cls, model_dir: str | Path, labels: str | Path, thresholds: str | Path, inference: str | Path
+    ) -> TextClassifier:
         """From a run folder's ``model/``, ``labels.json``, ``thresholds.json`` and an inference JSON
         (``{"normalizer": {...}, "max_length": n, "temperature": t}``, from :func:`inference_settings`)."""
         settings = json.loads(Path(inference).read_text(encoding="utf-8"))
@@ -65,19 +73,24 @@ class TextClassifier:
         unknown = sorted(set(settings["normalizer"]) - known)
         if unknown:
             raise ValueError(f"{inference}: unknown normalizer keys {unknown} (known: {sorted(known)})")
-        return cls(Path(model_dir), LabelMap.load(Path(labels)),
-                   json.loads(Path(thresholds).read_text(encoding="utf-8"))["thresholds"],
-                   NormalizerConfig(**settings["normalizer"]), int(settings["max_length"]),
-                   float(settings.get("temperature", 1.0)))
+        return cls(
+            Path(model_dir),
+            LabelMap.load(Path(labels)),
+            json.loads(Path(thresholds).read_text(encoding="utf-8"))["thresholds"],
+            NormalizerConfig(**settings["normalizer"]),
+            int(settings["max_length"]),
+            float(settings.get("temperature", 1.0)),
+        )
 
     @torch.inference_mode()
     def scores(self, texts: Sequence[str]) -> torch.Tensor:
         """Class probabilities ``(n, k)`` of ``texts``: the run's normaliser, then its calibrated softmax/sigmoid."""
         out = []
         for start in range(0, len(texts), self.batch_size):
-            batch = [normalize_text(t, self.normalizer) for t in texts[start:start + self.batch_size]]
-            enc = self.tokenizer(batch, truncation=True, max_length=self.max_length, padding=True,
-                                 return_tensors="pt").to(self.device)
+            batch = [normalize_text(t, self.normalizer) for t in texts[start : start + self.batch_size]]
+            enc = self.tokenizer(
+                batch, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+            ).to(self.device)
             logits = self.model(**enc).logits
             out.append(probabilities(logits, self.label_map.task == "multilabel", self.temperature).cpu())
         return torch.cat(out) if out else torch.zeros(0, self.label_map.num_labels)
@@ -87,8 +100,9 @@ class TextClassifier:
         decided = predict_labels(probs, self.label_map, self.thresholds)
         names = self.label_map.names
         if self.label_map.task == "multilabel":
-            labels = [MULTILABEL_SEPARATOR.join(n for n, on in zip(names, row, strict=True) if on)
-                      for row in decided.tolist()]
+            labels = [
+                MULTILABEL_SEPARATOR.join(n for n, on in zip(names, row, strict=True) if on) for row in decided.tolist()
+            ]
         else:
             labels = [names[i] for i in decided.tolist()]
         frame = {"label": labels}
@@ -103,8 +117,11 @@ def inference_settings(normalizer: NormalizerConfig, max_length: int, temperatur
     ``temperature`` is the calibration fitted on validation: thresholds were tuned on calibrated
     probabilities, so prediction must divide the logits by the same value.
     """
-    return {"normalizer": {f.name: getattr(normalizer, f.name) for f in fields(NormalizerConfig)},
-            "max_length": max_length, "temperature": temperature}
+    return {
+        "normalizer": {f.name: getattr(normalizer, f.name) for f in fields(NormalizerConfig)},
+        "max_length": max_length,
+        "temperature": temperature,
+    }
 
 
 def texts_from_input(model_input: Any) -> list[str]:

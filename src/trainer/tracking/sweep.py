@@ -43,10 +43,18 @@ class MlflowSweepCallback(Callback):
         overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False) or []
         git = git_state()
         run = self._client.create_run(
-            experiment_id(self._client, settings), run_name=settings.run_name or f"sweep-{sweep_dir.name}",
-            tags={"sweep": "parent", "sweep_dir": str(sweep_dir), "sweep_overrides": " ".join(map(str, overrides)),
-                  "entry_point": "trainer.train (multirun)", "git_commit": str(git["commit"]),
-                  "git_dirty": str(git["dirty"]), **settings.tags})
+            experiment_id(self._client, settings),
+            run_name=settings.run_name or f"sweep-{sweep_dir.name}",
+            tags={
+                "sweep": "parent",
+                "sweep_dir": str(sweep_dir),
+                "sweep_overrides": " ".join(map(str, overrides)),
+                "entry_point": "trainer.train (multirun)",
+                "git_commit": str(git["commit"]),
+                "git_dirty": str(git["dirty"]),
+                **settings.tags,
+            },
+        )
         self._run_id = run.info.run_id
         os.environ[PARENT_RUN_ENV] = self._run_id
 
