@@ -77,7 +77,7 @@ def _settings(**values: object) -> dict[str, object]:
 
 def test_settings_reject_unknown_keys_by_their_config_name() -> None:
     pytest.importorskip("mlflow")
-    from trainer.tracking.mlflow_tracker import MlflowSettings
+    from trainer.tracking.connection import MlflowSettings
 
     with pytest.raises(ValueError, match="tracking.regster_model"):
         MlflowSettings.from_dict(_settings(regster_model="x"))
@@ -93,7 +93,7 @@ def test_settings_reject_unknown_keys_by_their_config_name() -> None:
 
 def test_embedded_store_keeps_artifacts_beside_the_database() -> None:
     pytest.importorskip("mlflow")
-    from trainer.tracking.mlflow_tracker import local_artifact_location
+    from trainer.tracking.connection import local_artifact_location
 
     assert local_artifact_location("sqlite:////p/mlruns/mlflow.db", "demo") == "file:///p/mlruns/artifacts/demo"
     assert local_artifact_location("sqlite:////p/mlruns/mlflow.db", "a b/c") == "file:///p/mlruns/artifacts/a_b_c"
@@ -102,7 +102,7 @@ def test_embedded_store_keeps_artifacts_beside_the_database() -> None:
 
 def test_unreachable_server_fails_fast_naming_the_key() -> None:
     pytest.importorskip("mlflow")
-    from trainer.tracking.mlflow_tracker import TrackingError, check_reachable
+    from trainer.tracking.connection import TrackingError, check_reachable
 
     with pytest.raises(TrackingError, match="tracking.uri=http://127.0.0.1:9"):
         check_reachable("http://127.0.0.1:9")

@@ -312,7 +312,7 @@ def _stats_settings(values: dict[str, Any]) -> StatsSettings:
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    from trainer.tracking.mlflow_tracker import check_reachable
+    from trainer.tracking.connection import check_reachable
 
     c = to_container(cfg)
     check_reachable(c["tracking"]["uri"])

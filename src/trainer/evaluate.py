@@ -324,7 +324,7 @@ def _track(
     from mlflow.entities import Metric, Param, RunTag
 
     from trainer.export_publish import find_run_by_folder
-    from trainer.tracking.mlflow_tracker import MlflowSettings, connect, experiment_id
+    from trainer.tracking.connection import MlflowSettings, connect, experiment_id
     from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
 
     known = {k: v for k, v in tracking.items() if k in MlflowSettings.__dataclass_fields__}

@@ -134,7 +134,8 @@ class _Parent:
         is_rank_zero = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
         if tracking.get("backend") != "mlflow" or not is_rank_zero:
             return
-        from trainer.tracking.mlflow_tracker import PARENT_RUN_ENV, MlflowSettings, connect, experiment_id
+        from trainer.tracking.connection import MlflowSettings, connect, experiment_id
+        from trainer.tracking.sweep import PARENT_RUN_ENV
 
         settings = MlflowSettings.from_dict(tracking)
         self.client = connect(settings)

@@ -192,7 +192,7 @@ def run_promote(
 
 @hydra.main(config_path="../../configs", config_name="promote", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from trainer.tracking.mlflow_tracker import check_reachable
+    from trainer.tracking.connection import check_reachable
 
     c = to_container(cfg)
     check_reachable(c["tracking"]["uri"])

@@ -56,7 +56,8 @@ def make_tracker(settings: dict[str, Any], is_rank_zero: bool) -> Tracker:
     if backend == "none" or not is_rank_zero:
         return NullTracker()
     if backend == "mlflow":
-        from trainer.tracking.mlflow_tracker import MlflowSettings, MlflowTracker
+        from trainer.tracking.connection import MlflowSettings
+        from trainer.tracking.mlflow_tracker import MlflowTracker
 
         return MlflowTracker(MlflowSettings.from_dict(settings))
     raise ValueError(f"tracking.backend={backend!r} is not one of none, mlflow")

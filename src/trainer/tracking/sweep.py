@@ -3,7 +3,7 @@
 Registered in ``configs/hydra/default.yaml`` under ``hydra.callbacks``; Hydra builds it for every
 run, so it must stay cheap: it does nothing (and imports no mlflow) unless a *multirun* starts with
 ``tracking.backend=mlflow``. It then opens the parent run and exports its id in
-:data:`~trainer.tracking.mlflow_tracker.PARENT_RUN_ENV`; each job's tracker reads it and starts its
+:data:`PARENT_RUN_ENV`; each job's tracker reads it and starts its
 run as a child. Works with launchers whose jobs inherit the environment (basic, joblib).
 
 The parent lives in the experiment of the base config: when a sweep spans datasets and
@@ -20,7 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-# Same value as mlflow_tracker.PARENT_RUN_ENV, repeated so that this module never imports mlflow.
+# Defined here, not beside the tracker, so that importing it (Hydra does, for every run) pulls in no mlflow.
 PARENT_RUN_ENV = "SEAGUARD_MLFLOW_PARENT_RUN_ID"
 
 
@@ -35,7 +35,7 @@ class MlflowSweepCallback(Callback):
         if tracking is None or tracking.get("backend") != "mlflow":
             return
         from trainer.run_folder import git_state
-        from trainer.tracking.mlflow_tracker import MlflowSettings, connect, experiment_id
+        from trainer.tracking.connection import MlflowSettings, connect, experiment_id
 
         settings = MlflowSettings.from_dict(OmegaConf.to_container(tracking, resolve=True))  # type: ignore[arg-type]
         self._client = connect(settings)
