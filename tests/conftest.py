@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -65,6 +66,20 @@ def csv_writer(tmp_path: Path) -> Callable[..., Path]:
         return write_csv(tmp_path / name, header, rows, encoding)
 
     return _write
+
+
+def train_cli(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m trainer.train <args>`` as a user types it, with the given cache and no inherited MLflow run."""
+    env = {**os.environ, "SEAGUARD_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    env.pop("SEAGUARD_MLFLOW_RUN_ID", None)
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.train", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:

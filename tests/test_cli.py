@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import PROJECT_ROOT, require_demo_data, write_csv
+from .conftest import PROJECT_ROOT, require_demo_data, train_cli, write_csv
 
 pytestmark = pytest.mark.integration
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SEAGUARD_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "trainer.train", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return train_cli(args, tmp_path / "cache")
 
 
 def test_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:

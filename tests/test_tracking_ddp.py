@@ -6,9 +6,6 @@ Lightning's DDP launcher re-executes the command line for rank 1, so the run goe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -16,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PROJECT_ROOT, require_demo_data
+from .conftest import require_demo_data, train_cli
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +42,7 @@ def test_ddp_run_is_one_mlflow_run_with_one_value_per_step(
         "tracking.figures_every_n_epochs=2",
         f"hydra.run.dir={run_dir}",
     ]
-    env = {**os.environ, "SEAGUARD_CACHE": str(shared_cache)}
-    env.pop("SEAGUARD_MLFLOW_RUN_ID", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "trainer.train", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = train_cli(args, shared_cache)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (run_dir / "train_ddp_process_1.log").exists()  # rank 1 really ran
 

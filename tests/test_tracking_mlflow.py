@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -26,7 +24,7 @@ from trainer.config import compose
 from trainer.tracking.params import MAX_PARAM_VALUE, flatten_config
 from trainer.train import run_train
 
-from .conftest import DEMO_DIR, PROJECT_ROOT, require_demo_data
+from .conftest import DEMO_DIR, require_demo_data, train_cli
 
 pytestmark = pytest.mark.integration
 
@@ -322,15 +320,7 @@ def test_multirun_is_one_parent_with_child_runs(mlflow_server: Any, shared_cache
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         "++hydra.callbacks.mlflow_sweep._target_=trainer.tracking.sweep.MlflowSweepCallback",
     ]
-    env = {**os.environ, "SEAGUARD_CACHE": str(shared_cache)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "trainer.train", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = train_cli(args, shared_cache)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(mlflow_server.uri)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])

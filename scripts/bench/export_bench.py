@@ -57,6 +57,22 @@ def int8_cpu_flags() -> list[str]:
     return [f for f in INT8_FLAGS if f in flags]
 
 
+LATENCY_ROUNDS = 5  # batch-1 blocks; the engines' order rotates between them
+
+
+def machine_info(threads: int, load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """What a result depends on besides the code: CPU, its int8 instructions, threads, load around the run."""
+    return {
+        "cpu": _cpu_model(),
+        "int8_flags": int8_cpu_flags(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "load_avg_before": load_before,
+        "load_avg_after": os.getloadavg(),
+        "platform": platform.platform(),
+    }
+
+
 def _newest_demo_run() -> Path:
     runs = sorted((ROOT / "outputs/train/runs").glob("*me5_small*demo*"), key=lambda p: p.stat().st_mtime)
     runs = [r for r in runs if (r / "model/config.json").is_file() and (r / "labels.json").is_file()]
@@ -119,7 +135,9 @@ def _throughput(engines: dict[str, Any], feeds: list[dict[str, np.ndarray]], rep
     }
 
 
-def _latency(engines: dict[str, Any], singles: list[dict[str, np.ndarray]], rounds: int = 5) -> dict[str, Any]:
+def _latency(
+    engines: dict[str, Any], singles: list[dict[str, np.ndarray]], rounds: int = LATENCY_ROUNDS
+) -> dict[str, Any]:
     """Batch-1 calls in blocks, engines rotating between blocks like the throughput passes.
 
     Blocks rather than strict per-call alternation: torch's OpenMP workers and onnxruntime's pool keep
@@ -156,6 +174,8 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true", help=f"replace '{SECTION}' in docs/benchmarks.md")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for configs/export.yaml")
     args = parser.parse_args()
+    if args.latency_calls < LATENCY_ROUNDS:
+        parser.error(f"--latency-calls must be >= {LATENCY_ROUNDS} (one block per rotation), got {args.latency_calls}")
 
     import onnxruntime as ort
     import torch
@@ -202,15 +222,7 @@ def main() -> None:
         "run": str(run),
         "bundle": str(bundle),
         "command": " ".join(["python scripts/bench/export_bench.py", *sys.argv[1:]]),
-        "machine": {
-            "cpu": _cpu_model(),
-            "int8_flags": int8_cpu_flags(),
-            "cores": os.cpu_count(),
-            "threads": args.threads,
-            "load_avg_before": load_before,
-            "load_avg_after": os.getloadavg(),
-            "platform": platform.platform(),
-        },
+        "machine": machine_info(args.threads, load_before),
         "versions": {k: manifest["versions"].get(k) for k in ("torch", "onnxruntime", "onnx", "transformers")},
         "export": {k: manifest.get(k) for k in ("exporter", "opset")}
         | {

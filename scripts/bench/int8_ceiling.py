@@ -35,7 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_bench import _batches, _cpu_model, _throughput, demo_texts, int8_cpu_flags  # noqa: E402  (sibling script, not a package)
+from export_bench import _batches, _throughput, demo_texts, machine_info  # noqa: E402  (sibling script, not a package)
 
 GEMM_OPS = {"int8 onnx": ("DynamicQuantizeMatMul", "QAttention"), "fp32 onnx": ("MatMul", "FusedMatMul", "Attention")}
 
@@ -121,14 +121,7 @@ def main() -> None:
         "run": str(run),
         "bundle": str(bundle),
         "command": " ".join(["python scripts/bench/int8_ceiling.py", *sys.argv[1:]]),
-        "machine": {
-            "cpu": _cpu_model(),
-            "int8_flags": int8_cpu_flags(),
-            "cores": os.cpu_count(),
-            "threads": args.threads,
-            "load_avg_before": load_before,
-            "load_avg_after": os.getloadavg(),
-        },
+        "machine": machine_info(args.threads, load_before),
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
         "inputs": {
             "rows_per_pass": rows,
