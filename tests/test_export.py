@@ -287,6 +287,45 @@ def test_predictor_matches_fp32_metrics_of_the_gate(exported: SimpleNamespace) -
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_external_data_bundle_for_models_over_the_threshold(trained: Path, tmp_path: Path, exporter: str) -> None:
+    """XLM-R-large's 2.2 GB is over protobuf's 2 GB: models above ``external_data_min_bytes`` keep their
+    weights in one ``<graph>.data`` file beside each graph. A 1-byte threshold sends the tiny model there."""
+    from trainer.export import run_export
+    from trainer.export_publish import PublishSettings
+    from trainer.gates import GateSettings
+    from trainer.predict import BundlePredictor
+
+    out = tmp_path / "bundle"
+    run_export(
+        source=str(trained),
+        output_root=tmp_path,
+        out_dir=out,
+        quant=QuantizeSettings(),
+        gates=GateSettings(),
+        publish=PublishSettings(),
+        exporter=exporter,
+        opset=18,
+        external_data_min_bytes=1,
+    )
+    manifest = verify_bundle(out)  # the .data files are checksummed like every other file
+    assert manifest["external_data"] is True
+    assert {"model.onnx.data", "model.int8.onnx.data"} <= set(manifest["files"])
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False)
+    assert graph.ByteSize() < 1_000_000, "weights must live in model.onnx.data, not inside the graph"
+    assert {"model.onnx.data"} == {
+        entry.value for t in graph.graph.initializer for entry in t.external_data if entry.key == "location"
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["gates"]["parity"]["passed"] and metrics["gates"]["accuracy"]["passed"]
+    # Served from the bundle as shipped: both graphs find their weights, and agree with the gate's numbers.
+    texts = ["join the fight @someone https://x.co/a", "lovely weather today"]
+    for model in ("fp32", "int8"):
+        out_rows = BundlePredictor(out, model=model, verify=True).predict(texts)
+        assert [r["label"] in LABELS for r in out_rows] == [True, True]
+
+
+@pytest.mark.integration
 def test_parity_gate_fails_on_a_corrupted_weight(
     trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -132,32 +132,27 @@ def _export_torchscript(
 ) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in example} | {"logits": {0: "batch"}}
     args = tuple(example.values())
-    if not external:
+
+    def export_to(file: Path) -> None:
         torch.onnx.export(
             wrapper,
             args,
-            str(path),
+            str(file),
             dynamo=False,
             input_names=list(example),
             output_names=["logits"],
             dynamic_axes=axes,
             opset_version=opset,
         )
+
+    if not external:
+        export_to(path)
         return
     # The TorchScript exporter writes one file per tensor for big models: export into a scratch
     # folder, then save once with every tensor in a single model.onnx.data beside the graph.
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         raw = Path(scratch) / "model.onnx"
-        torch.onnx.export(
-            wrapper,
-            args,
-            str(raw),
-            dynamo=False,
-            input_names=list(example),
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=opset,
-        )
+        export_to(raw)
         onnx.save(
             onnx.load(str(raw)),
             str(path),
