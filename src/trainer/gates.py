@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from trainer.data.labels import LabelMap
-from trainer.metrics import compute_metrics
+from trainer.metrics import POINTS_TOLERANCE, compute_metrics
 from trainer.predict import BundlePredictor
 
 
@@ -131,14 +131,14 @@ def accuracy_report(
 
     ref, cand = points(reference["overall"].get(metric)), points(candidate["overall"].get(metric))
     overall_drop = None if ref is None or cand is None else ref - cand
-    overall_ok = overall_drop is not None and overall_drop <= settings.max_drop_overall
+    overall_ok = overall_drop is not None and overall_drop <= settings.max_drop_overall + POINTS_TOLERANCE
     languages = {}
     for lang, values in reference["per_language"].items():
         r = points(values.get(metric))
         c = points(candidate["per_language"].get(lang, {}).get(metric))
         drop = None if r is None or c is None else r - c
         gated = values["n"] >= settings.min_language_rows and drop is not None
-        passed = None if drop is None or not gated else drop <= settings.max_drop_per_language
+        passed = None if drop is None or not gated else drop <= settings.max_drop_per_language + POINTS_TOLERANCE
         languages[lang] = {"n": values["n"], "fp32": r, "quantized": c, "drop": drop, "gated": gated, "passed": passed}
     failing = sorted(lang for lang, v in languages.items() if v["passed"] is False)
     return {
@@ -190,7 +190,10 @@ def format_accuracy_table(report: dict[str, Any]) -> str:
         f"{'pass' if o['passed'] else 'FAIL'} |"
     )
     for lang, v in report["per_language"].items():
-        status = "no (too few rows)" if not v["gated"] else ("pass" if v["passed"] else "FAIL")
+        if v["gated"]:
+            status = "pass" if v["passed"] else "FAIL"
+        else:
+            status = "no (too few rows)" if v["n"] < report["min_language_rows"] else "no (metric undefined)"
         lines.append(
             f"| {lang} | {v['n']} | {_fmt(v['fp32'])} | {_fmt(v['quantized'])} | {_fmt(v['drop'])} | {status} |"
         )

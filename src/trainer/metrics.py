@@ -15,6 +15,10 @@ import torchmetrics.functional.classification as tmf
 
 from trainer.data.labels import LabelMap
 
+# Limits on metric changes are in points (100 x metric). torchmetrics computes in float32, so a drop of
+# exactly 1 point (85 -> 84 right of 100) comes out as 1.000005: comparisons against a limit allow this.
+POINTS_TOLERANCE = 1e-4
+
 MAIN_METRICS = ("macro_f1", "micro_f1", "accuracy", "f1", "auroc", "average_precision")
 
 

@@ -33,6 +33,7 @@ from trainer.compare import StatsSettings, compare_pair
 from trainer.config import to_container
 from trainer.data.spec import ConfigError, build_dataclass
 from trainer.evidence import download_evidence
+from trainer.metrics import POINTS_TOLERANCE
 from trainer.registry import (
     RegistryError,
     evidence_run_id,
@@ -82,7 +83,7 @@ def apply_rules(pair: dict[str, Any], rules: PromoteRules, metric: str) -> list[
         return [{"rule": "shared_test_set", "passed": False, "detail": f"no shared test set: {pair['reason']}"}]
     out = [{"rule": "shared_test_set", "passed": True, "detail": pair["reason"]}]
     main = next(r for r in pair["overall"] if r["metric"] == metric)
-    better = main["delta"] > 0 and (not rules.require_significant_gain or main["significant"])
+    better = 100 * main["delta"] > POINTS_TOLERANCE and (not rules.require_significant_gain or main["significant"])
     needed = "significantly higher" if rules.require_significant_gain else "higher"
     out.append(
         {
@@ -99,7 +100,9 @@ def apply_rules(pair: dict[str, Any], rules: PromoteRules, metric: str) -> list[
             untested.append(f"{row['key']} (n={row['n']})")
             continue
         worse = row["significant"] and row["direction"] == "worse"
-        too_far = rules.max_language_drop is not None and -100 * row["delta"] > rules.max_language_drop
+        too_far = (
+            rules.max_language_drop is not None and -100 * row["delta"] > rules.max_language_drop + POINTS_TOLERANCE
+        )
         if worse or too_far:
             failing.append(
                 f"{row['key']} (n={row['n']}): {metric} {row['run']:.3f} vs {row['baseline']:.3f}, "

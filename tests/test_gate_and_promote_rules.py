@@ -1,0 +1,375 @@
+"""The two rules that guard the way to serving, on hand-made inputs (no training, no server).
+
+- Export accuracy gate (:mod:`trainer.gates`): the quantised graph may lose at most
+  ``gates.max_drop_overall`` points of the main metric against fp32 overall, and at most
+  ``gates.max_drop_per_language`` on every language with ``gates.min_language_rows`` rows or more;
+  the report lists every language, gated or not.
+- Promotion (:mod:`trainer.promote`): the ``champion`` alias moves only when the candidate is better on
+  the main metric and not worse on any language with enough rows, both scored on one shared test set.
+
+Expected values are worked out from those rules in the comments, never copied from a run.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import mlflow.tracking  # imported here so its import time is not charged to the first test using it
+import pytest
+import torch
+from mlflow.exceptions import MlflowException
+from omegaconf import OmegaConf
+
+from trainer.compare import compare_pair
+from trainer.data.labels import LabelMap
+from trainer.evidence import RunEvidence
+from trainer.gates import (
+    GateError,
+    GateSettings,
+    accuracy_report,
+    check_accuracy,
+    format_accuracy_table,
+    gate_settings_from_dict,
+)
+from trainer.metrics import compute_metrics
+from trainer.promote import PromoteRules, apply_rules, run_promote
+from trainer.stats import decision_metric
+
+from .conftest import PROJECT_ROOT
+
+LABELS = LabelMap("multiclass", ("none", "propaganda", "incitement"))
+METRIC = "macro_f1"
+
+
+# --- export accuracy gate ---------------------------------------------------------------------------
+
+
+def gate_metrics(overall: float, languages: dict[str, tuple[int, float | None]]) -> dict[str, Any]:
+    """The shape :func:`trainer.metrics.compute_metrics` returns, with only ``METRIC`` filled in."""
+    return {
+        "n": sum(n for n, _ in languages.values()),
+        "main_metric": METRIC,
+        "overall": {METRIC: overall},
+        "per_class": {},
+        "per_language": {lang: {"n": n, METRIC: value} for lang, (n, value) in languages.items()},
+        "thresholds": None,
+    }
+
+
+def gate(fp32: dict[str, Any], int8: dict[str, Any], settings: GateSettings | None = None) -> dict[str, Any]:
+    """What export does: build the report, then raise GateError when it failed."""
+    report = accuracy_report(fp32, int8, METRIC, settings or GateSettings())
+    check_accuracy(report)
+    return report
+
+
+def test_gate_defaults_are_the_issue_thresholds_and_the_shipped_config_keeps_them() -> None:
+    defaults = GateSettings()
+    assert (defaults.max_drop_overall, defaults.max_drop_per_language) == (1.0, 2.0)
+    shipped = gate_settings_from_dict(
+        OmegaConf.to_container(OmegaConf.load(PROJECT_ROOT / "configs/export.yaml").gates)
+    )
+    assert shipped == defaults
+
+
+def test_gate_passes_drops_within_both_limits() -> None:
+    # Overall 80.0 -> 79.5 (0.5 point); en 1.0 and th 1.5 points, both gated (>= 20 rows) and <= 2.
+    fp32 = gate_metrics(0.80, {"en": (100, 0.82), "th": (40, 0.70)})
+    int8 = gate_metrics(0.795, {"en": (100, 0.81), "th": (40, 0.685)})
+    report = gate(fp32, int8)
+    assert report["passed"] is True and report["failing_languages"] == []
+    assert report["overall"]["drop"] == pytest.approx(0.5)
+    assert report["per_language"]["en"]["drop"] == pytest.approx(1.0)
+    assert report["per_language"]["th"]["drop"] == pytest.approx(1.5)
+    assert report["per_language"]["th"]["gated"] and report["per_language"]["th"]["passed"]
+
+
+def test_gate_passes_a_drop_exactly_at_each_limit() -> None:
+    """The docstring says "at most": a drop equal to the limit passes. A language with exactly
+    ``min_language_rows`` rows is gated."""
+    # 75 - 74 and 75 - 73 are exact in binary floating point, so the boundary itself is what is tested.
+    assert 100 * 0.75 - 100 * 0.74 == 1.0 and 100 * 0.75 - 100 * 0.73 == 2.0
+    settings = GateSettings()
+    fp32 = gate_metrics(0.75, {"th": (settings.min_language_rows, 0.75)})
+    int8 = gate_metrics(0.74, {"th": (settings.min_language_rows, 0.73)})
+    report = gate(fp32, int8, settings)
+    assert report["overall"]["passed"] is True
+    assert report["per_language"]["th"] == {
+        "n": settings.min_language_rows,
+        "fp32": 75.0,
+        "quantized": 73.0,
+        "drop": 2.0,
+        "gated": True,
+        "passed": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("int8_overall", "int8_th", "expected"),
+    [
+        (0.7399, 0.75, r"overall macro_f1 drop 1\.01 points > gates\.max_drop_overall=1 "),
+        (0.75, 0.7299, r"th \(n=20\) drop 2\.01 > gates\.max_drop_per_language=2 "),
+    ],
+    ids=["overall", "language"],
+)
+def test_gate_fails_a_hair_over_each_limit(int8_overall: float, int8_th: float, expected: str) -> None:
+    fp32 = gate_metrics(0.75, {"th": (20, 0.75)})
+    with pytest.raises(GateError, match=expected):
+        gate(fp32, gate_metrics(int8_overall, {"th": (20, int8_th)}))
+
+
+def test_gate_fails_one_large_language_over_its_limit_and_names_only_it() -> None:
+    # Overall 0.5 point (passes); en 0.5, vi 1.0 (pass); th 2.5 > 2.0 with 40 >= 20 rows: fails.
+    fp32 = gate_metrics(0.80, {"en": (100, 0.82), "th": (40, 0.70), "vi": (30, 0.60)})
+    int8 = gate_metrics(0.795, {"en": (100, 0.815), "th": (40, 0.675), "vi": (30, 0.59)})
+    with pytest.raises(GateError) as caught:
+        gate(fp32, int8)
+    err = caught.value
+    assert err.gate == "accuracy"
+    assert "th (n=40) drop 2.50 > gates.max_drop_per_language=2" in str(err)
+    assert "en (n=" not in str(err) and "vi (n=" not in str(err) and "overall" not in str(err)
+    assert err.report["overall"]["passed"] is True
+    assert err.report["failing_languages"] == ["th"]
+    assert err.report["passed"] is False
+
+
+def test_gate_fails_an_overall_drop_over_its_limit_even_when_every_language_is_within_its_own() -> None:
+    # Each language loses 1.5 points (<= 2.0), so overall loses 1.5 (> 1.0).
+    fp32 = gate_metrics(0.80, {"en": (100, 0.80), "th": (100, 0.80)})
+    int8 = gate_metrics(0.785, {"en": (100, 0.785), "th": (100, 0.785)})
+    with pytest.raises(GateError, match=r"overall macro_f1 drop 1\.50 points > gates\.max_drop_overall=1") as caught:
+        gate(fp32, int8)
+    assert caught.value.report["failing_languages"] == []
+
+
+@pytest.mark.parametrize("below", [True, False], ids=["below_min_rows", "at_min_rows"])
+def test_gate_reports_but_does_not_gate_a_language_with_too_few_rows(below: bool) -> None:
+    settings = GateSettings()
+    n = settings.min_language_rows - 1 if below else settings.min_language_rows
+    # lo loses 50 points; overall only 0.5.
+    fp32 = gate_metrics(0.80, {"en": (200, 0.80), "lo": (n, 0.90)})
+    int8 = gate_metrics(0.795, {"en": (200, 0.80), "lo": (n, 0.40)})
+    report = accuracy_report(fp32, int8, METRIC, settings)
+    lo = report["per_language"]["lo"]
+    assert lo["drop"] == pytest.approx(50.0)
+    table = format_accuracy_table(report)
+    if below:
+        check_accuracy(report)  # does not raise
+        assert lo["gated"] is False and lo["passed"] is None and report["passed"] is True
+        assert f"| lo | {n} | 90.00 | 40.00 | 50.00 | no (too few rows) |" in table
+    else:
+        with pytest.raises(GateError, match=rf"lo \(n={n}\) drop 50\.00"):
+            check_accuracy(report)
+        assert f"| lo | {n} | 90.00 | 40.00 | 50.00 | FAIL |" in table
+
+
+def test_gate_report_and_table_list_every_language() -> None:
+    languages = {"en": (300, 0.80), "id": (60, 0.75), "th": (25, 0.70), "lo": (5, 0.90), "km": (1, 1.0)}
+    int8 = {"en": (300, 0.80), "id": (60, 0.70), "th": (25, 0.69), "lo": (5, 0.20), "km": (1, 0.0)}
+    report = accuracy_report(gate_metrics(0.80, languages), gate_metrics(0.795, int8), METRIC, GateSettings())
+    assert list(report["per_language"]) == list(languages)
+    assert report["failing_languages"] == ["id"]  # 5 points over 60 rows; lo and km are too small to gate
+    rows = format_accuracy_table(report).splitlines()
+    assert [r.split(" | ")[0].removeprefix("| ") for r in rows[3:]] == list(languages)
+    assert rows[2].startswith("| **all** |")
+
+
+def test_gate_table_tells_an_undefined_metric_from_too_few_rows() -> None:
+    # "my" has rows enough to gate, but its metric is undefined (None: e.g. AUROC with one class present).
+    fp32 = gate_metrics(0.80, {"en": (200, 0.80), "my": (50, None), "lo": (5, 0.9)})
+    int8 = gate_metrics(0.80, {"en": (200, 0.80), "my": (50, None), "lo": (5, 0.9)})
+    report = accuracy_report(fp32, int8, METRIC, GateSettings())
+    table = format_accuracy_table(report)
+    assert report["per_language"]["my"]["gated"] is False and report["passed"] is True
+    assert "| my | 50 | n/a | n/a | n/a | no (metric undefined) |" in table
+    assert "| lo | 5 |" in table and "no (too few rows) |" in table.split("| lo | 5 |")[1].splitlines()[0]
+
+
+def _predictions(right: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot probabilities that are right exactly where ``right`` says, and their gold labels."""
+    targets = torch.arange(len(right)) % LABELS.num_labels
+    preds = torch.where(torch.tensor(right), targets, (targets + 1) % LABELS.num_labels)
+    return torch.nn.functional.one_hot(preds, LABELS.num_labels).float(), targets
+
+
+def _metrics_of(right: list[bool], langs: list[str]) -> dict[str, Any]:
+    probs, targets = _predictions(right)
+    return compute_metrics(probs, targets, langs, LABELS, None, "accuracy", min_language_rows=1)
+
+
+@pytest.mark.parametrize(("wrong_row", "fails"), [(0, False), (199, True)], ids=["en_row", "th_row"])
+def test_gate_on_compute_metrics_output(wrong_row: int, fails: bool) -> None:
+    """The real shape: 160 en and 40 th rows; fp32 right everywhere, int8 wrong on one row.
+    Overall that is 100/200 = 0.5 point; on en 100/160 = 0.625 (passes), on th 100/40 = 2.5 (fails)."""
+    langs = ["en"] * 160 + ["th"] * 40
+    fp32 = _metrics_of([True] * 200, langs)
+    int8 = _metrics_of([i != wrong_row for i in range(200)], langs)
+    report = accuracy_report(fp32, int8, "accuracy", GateSettings())
+    assert report["overall"]["drop"] == pytest.approx(0.5, abs=1e-4)
+    assert report["failing_languages"] == (["th"] if fails else [])
+    if fails:
+        with pytest.raises(GateError, match=r"th \(n=40\) drop 2\.50"):
+            check_accuracy(report)
+    else:
+        check_accuracy(report)
+
+
+def test_gate_passes_an_exact_one_point_drop_on_100_rows() -> None:
+    # 85 of 100 right in fp32, 84 of 100 in int8: exactly 1 point, which "at most 1.0" allows.
+    langs = ["en"] * 100
+    fp32 = _metrics_of([i < 85 for i in range(100)], langs)
+    int8 = _metrics_of([i < 84 for i in range(100)], langs)
+    check_accuracy(accuracy_report(fp32, int8, "accuracy", GateSettings(min_language_rows=1000)))
+
+
+# --- promotion rules --------------------------------------------------------------------------------
+
+
+def evidence(right: dict[str, list[bool]], digest: str | None = "digest-1", name: str = "run") -> RunEvidence:
+    """A run's test predictions per language, right or wrong row by row (what promote downloads)."""
+    langs = [lang for lang, rows in right.items() for _ in rows]
+    flat = [ok for rows in right.values() for ok in rows]
+    probs, targets = _predictions(flat)
+    ids = [f"{lang}-{i:03d}" for lang, rows in right.items() for i in range(len(rows))]
+    return RunEvidence(name, name, "test", LABELS, None, ids, langs, probs, targets, digest, "accuracy", {}, {})
+
+
+def right(n: int, k: int, first: bool = True) -> list[bool]:
+    """``k`` of ``n`` rows right: the first ``k`` (or the last ``k``)."""
+    return [True] * k + [False] * (n - k) if first else [False] * (n - k) + [True] * k
+
+
+def decide(champion: RunEvidence, candidate: RunEvidence, rules: PromoteRules) -> dict[str, dict[str, Any]]:
+    """The decision steps of :func:`run_promote` after the registry look-ups (which need MLflow)."""
+    metric = rules.main_metric or decision_metric(champion.main_metric, champion.label_map)
+    pair = compare_pair(champion, candidate, [metric], rules.stats())
+    return {r["rule"]: r for r in apply_rules(pair, rules, metric)}
+
+
+def test_equal_main_metric_is_refused_by_the_main_metric_rule() -> None:
+    # Both right on 80 of 100 rows, not the same ones: accuracy delta exactly 0, which is not "higher".
+    rules = decide(evidence({"en": right(100, 80)}), evidence({"en": right(100, 80, first=False)}), PromoteRules())
+    assert rules["main_metric"]["passed"] is False
+    assert rules["main_metric"]["detail"].startswith("accuracy 0.8000 vs champion 0.8000 (delta +0.0000")
+    assert rules["shared_test_set"]["passed"] and rules["no_language_worse"]["passed"]
+
+
+def test_worse_main_metric_is_refused() -> None:
+    rules = decide(evidence({"en": right(100, 85)}), evidence({"en": right(100, 80)}), PromoteRules())
+    assert rules["main_metric"]["passed"] is False
+    assert "delta -0.0500" in rules["main_metric"]["detail"]
+
+
+def test_better_overall_but_significantly_worse_on_a_large_language_is_refused_naming_it() -> None:
+    # Champion: en 96/160, th 40/40 -> 136/200. Candidate: en 160/160, th 20/40 -> 180/200: better overall,
+    # but 20 of 40 th rows lost and none gained (significant at any usual alpha).
+    champion = evidence({"en": right(160, 96), "th": right(40, 40)})
+    candidate = evidence({"en": right(160, 160), "th": right(40, 20)})
+    rules = decide(champion, candidate, PromoteRules())
+    assert rules["main_metric"]["passed"] is True
+    assert rules["no_language_worse"]["passed"] is False
+    assert "th (n=40): accuracy 0.500 vs 1.000" in rules["no_language_worse"]["detail"]
+    assert "en (n=" not in rules["no_language_worse"]["detail"]
+
+
+@pytest.mark.parametrize(("max_drop", "passed"), [(None, True), (3.0, True), (2.0, False)])
+def test_max_language_drop_refuses_a_drop_that_is_not_significant(max_drop: float | None, passed: bool) -> None:
+    # th: one of 40 rows lost = 2.5 points, too few rows to be significant; only max_language_drop < 2.5 refuses.
+    champion = evidence({"en": right(160, 96), "th": right(40, 40)})
+    candidate = evidence({"en": right(160, 160), "th": right(40, 39)})
+    rules = decide(champion, candidate, PromoteRules(max_language_drop=max_drop))
+    assert rules["main_metric"]["passed"] is True
+    assert rules["no_language_worse"]["passed"] is passed
+    if not passed:
+        assert "th (n=40)" in rules["no_language_worse"]["detail"]
+        assert rules["no_language_worse"]["detail"].endswith("beyond max_language_drop")
+
+
+def test_a_language_drop_equal_to_max_language_drop_passes() -> None:
+    # configs/promote.yaml: "refuse a larger drop": th loses exactly 2.0 points (1 of 50 rows).
+    champion = evidence({"en": right(150, 90), "th": right(50, 50)})
+    candidate = evidence({"en": right(150, 150), "th": right(50, 49)})
+    rules = decide(champion, candidate, PromoteRules(max_language_drop=2.0))
+    assert rules["no_language_worse"]["passed"] is True
+
+
+@pytest.mark.parametrize("min_rows", [20, 10])
+def test_a_language_below_min_language_rows_is_not_held_against_the_candidate(min_rows: int) -> None:
+    # lo has 10 rows, all lost by the candidate; it only counts once min_language_rows <= 10.
+    champion = evidence({"en": right(160, 96), "lo": right(10, 10)})
+    candidate = evidence({"en": right(160, 160), "lo": right(10, 0)})
+    rules = decide(champion, candidate, PromoteRules(min_language_rows=min_rows))
+    detail = rules["no_language_worse"]["detail"]
+    if min_rows > 10:
+        assert rules["no_language_worse"]["passed"] is True
+        assert detail.endswith("(too few rows to test: lo (n=10))")
+    else:
+        assert rules["no_language_worse"]["passed"] is False and "lo (n=10)" in detail
+
+
+def _other_digest(ev: RunEvidence) -> None:
+    ev.split_digest = "digest-2"
+
+
+def _other_row(ev: RunEvidence) -> None:
+    ev.ids[-1] = "en-999"
+
+
+def _other_gold(ev: RunEvidence) -> None:
+    ev.targets = ev.targets.clone()
+    ev.targets[0] = (ev.targets[0] + 1) % LABELS.num_labels
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [(_other_digest, "data digest"), (_other_row, "different test rows"), (_other_gold, "different gold labels")],
+    ids=["digest", "row_ids", "gold"],
+)
+def test_candidate_scored_on_another_test_set_is_refused(change: Any, reason: str) -> None:
+    champion = evidence({"en": right(100, 60)})
+    candidate = evidence({"en": right(100, 100)})  # far better, if it were the same test set
+    change(candidate)
+    rules = decide(champion, candidate, PromoteRules())
+    assert list(rules) == ["shared_test_set"]
+    assert rules["shared_test_set"]["passed"] is False and reason in rules["shared_test_set"]["detail"]
+
+
+class _Registry:
+    """The registry calls run_promote makes when the alias does not exist yet, held in memory."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.versions = {"1": SimpleNamespace(name=name, version="1", run_id="run-1", tags={})}
+        self.aliases: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+
+    def get_model_version(self, name: str, number: str) -> Any:
+        if name != self.name or number not in self.versions:
+            raise MlflowException(f"Model Version (name={name}, version={number}) not found")
+        return self.versions[number]
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> Any:
+        if alias not in self.aliases:
+            raise MlflowException(f"Registered model alias {alias} not found.")
+        return self.versions[self.aliases[alias]]
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        self.aliases[alias] = str(version)
+
+    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.tags[key] = value
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_first_champion_follows_allow_first_champion(allow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = _Registry("seaguard")
+    # Only the MLflow client is replaced; run_promote's own decision and recording run as shipped.
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", lambda uri: registry)
+    decision = run_promote("unused", "models:/seaguard/1", "models:/seaguard@champion", PromoteRules(), "test", allow)
+    assert [r["rule"] for r in decision["rules"]] == ["first_champion"]
+    assert decision["decision"] == ("promoted" if allow else "refused")
+    assert registry.aliases == ({"champion": "1"} if allow else {})
+    assert registry.tags["promotion.decision"] == decision["decision"]
+    assert registry.tags["promotion.against"] == "none"
+    assert ("allow_first_champion=false" in decision["reason"]) is not allow
