@@ -66,6 +66,15 @@ class ClassifierModule(pl.LightningModule):
         for name, values in (("class_weights", class_weights), ("pos_weight", pos_weight)):
             if values is not None and len(values) != k:
                 raise ValueError(f"module.{name} has {len(values)} values for {k} labels {list(label_map.names)}")
+        # A loss setting the task's loss does not use is refused, not silently dropped.
+        if label_map.task == "multilabel":
+            unused = [n for n, v in (("class_weights", class_weights), ("label_smoothing", label_smoothing)) if v]
+            hint = "BCE loss; weight labels with module.pos_weight"
+        else:
+            unused = ["pos_weight"] if pos_weight is not None else []
+            hint = "cross-entropy loss; weight classes with module.class_weights"
+        if unused:
+            raise ValueError(f"module.{unused[0]} has no effect on a {label_map.task} task ({hint}): unset it")
         if label_map.task == "multilabel":
             pw = torch.tensor(pos_weight, dtype=torch.float) if pos_weight is not None else None
             self.loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=pw)

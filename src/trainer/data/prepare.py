@@ -225,7 +225,7 @@ def _dedupe(splits: dict[str, list[Example]], spec: DataSpec) -> dict[str, dict[
     return dropped
 
 
-def _read_split(spec: DataSpec, key: str, split: str) -> tuple[list[Example], int, str]:
+def _read_split(spec: DataSpec, key: str, split: str | None) -> tuple[list[Example], int, str]:
     """Examples of ``files[key]`` (several files are concatenated in order), empty rows, digest."""
     sources = spec.sources(key)
     rows: list[Example] = []
@@ -257,7 +257,8 @@ def prepare_data(spec: DataSpec) -> PreparedData:
                 dropped[split]["empty_text"] = empty
     else:
         key = "all" if "all" in spec.files else "train"
-        rows, empty, file_digests[key] = _read_split(spec, key, "train")
+        # files.all: an hf_disk DatasetDict must hold one split (which); files.train: its "train" split.
+        rows, empty, file_digests[key] = _read_split(spec, key, None if key == "all" else "train")
         if empty:
             dropped["train"]["empty_text"] = empty
         keys = [_stratum(e) for e in rows]

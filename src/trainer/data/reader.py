@@ -123,25 +123,46 @@ def _read_jsonl(path: Path, encoding: str) -> RawTable:
 def _read_parquet(path: Path) -> RawTable:
     import pyarrow.parquet as pq  # datasets depends on pyarrow
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"not a readable parquet file ({err})", file=path) from None
     rows = table.to_pylist()
     return RawTable(str(path), table.column_names, rows, [None] * len(rows))
 
 
-def _read_hf_disk(path: Path, split: str) -> RawTable:
+def _read_hf_disk(path: Path, split: str | None) -> RawTable:
+    """One split of a ``save_to_disk`` folder; ``split=None`` (``data.files.all``) needs exactly one."""
     import datasets
 
-    loaded = datasets.load_from_disk(str(path))
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except FileNotFoundError as err:  # a folder, but not one save_to_disk wrote
+        raise DataError(f"not a saved dataset for data.format=hf_disk ({err})", file=path) from None
     if isinstance(loaded, datasets.DatasetDict):
+        if split is None:
+            if len(loaded) != 1:
+                raise DataError(
+                    f"saved dataset has splits {list(loaded)}; data.files.all reads one: point data.files.train "
+                    f"at it to re-split its 'train', or use data.split.strategy=files",
+                    file=path,
+                )
+            (split,) = loaded
         if split not in loaded:
             raise DataError(f"saved dataset has splits {list(loaded)}, not {split!r}", file=path)
         loaded = loaded[split]
+    name = f"{path}[{split}]" if split else str(path)
     rows = loaded.to_list()
-    return RawTable(f"{path}[{split}]", list(loaded.column_names), rows, [None] * len(rows))
+    return RawTable(name, list(loaded.column_names), rows, [None] * len(rows))
 
 
-def read_table(path: Path, fmt: str, encoding: str = "utf-8", delimiter: str = ",", split: str = "train") -> RawTable:
-    """Read one file of ``fmt`` (csv, jsonl, parquet, hf_disk) into a :class:`RawTable`."""
+def read_table(
+    path: Path, fmt: str, encoding: str = "utf-8", delimiter: str = ",", split: str | None = "train"
+) -> RawTable:
+    """Read one file of ``fmt`` (csv, jsonl, parquet, hf_disk) into a :class:`RawTable`.
+
+    ``split``: which split of an ``hf_disk`` DatasetDict; None takes its only split.
+    """
     if not path.exists():
         raise DataError(
             f"does not exist (resolved to {path.resolve()}); check data.files and paths.data_root", file=path
