@@ -326,6 +326,66 @@ def test_external_data_bundle_for_models_over_the_threshold(trained: Path, tmp_p
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(
+    ("overrides", "graph_file"),
+    [
+        (["quantization=static", "quantization.calibration_rows=16"], "model.int8.onnx"),
+        (["quantization=fp16"], "model.fp16.onnx"),
+        (["quantization=dynamic", "quantization.modules_to_exclude=[classifier]"], "model.int8.onnx"),
+    ],
+    ids=["static", "fp16", "dynamic-without-classifier"],
+)
+def test_other_precisions_and_exclusions_reach_the_graph(
+    trained: Path, tmp_path: Path, overrides: list[str], graph_file: str
+) -> None:
+    """The shipped quantization=static (calibrated on training rows) and fp16 configs build the graph they
+    promise, and an excluded module stays fp32; the gates run on each and the bundle serves."""
+    from trainer.config import compose, to_container
+    from trainer.export import run_export
+    from trainer.export_publish import PublishSettings
+    from trainer.gates import GateSettings
+    from trainer.predict import BundlePredictor
+
+    settings = quantize_settings_from_dict(to_container(compose("export", ["source=x", *overrides]))["quantization"])
+    out = tmp_path / "bundle"
+    # The accuracy limits are loosened: this checks what each mode builds, not the tiny model's accuracy.
+    gates = GateSettings(max_drop_overall=100.0, max_drop_per_language=100.0)
+    run_export(
+        source=str(trained),
+        output_root=tmp_path,
+        out_dir=out,
+        quant=settings,
+        gates=gates,
+        publish=PublishSettings(),
+    )
+    manifest = verify_bundle(out)
+    assert manifest["models"]["quantized"] == graph_file and manifest["quantization"]["mode"] == settings.mode
+    graph = onnx.load(str(out / graph_file))
+    ops = {n.op_type for n in graph.graph.node}
+    initializer_types = {t.data_type for t in graph.graph.initializer}
+    if settings.mode == "static":
+        assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
+        assert onnx.TensorProto.INT8 in initializer_types  # qint8 weights
+    elif settings.mode == "fp16":
+        assert onnx.TensorProto.FLOAT16 in initializer_types and not ops & {"QuantizeLinear", "MatMulInteger"}
+        # Same contract as fp32: int64 ids in, float32 logits out.
+        assert {i.type.tensor_type.elem_type for i in graph.graph.input} == {onnx.TensorProto.INT64}
+        assert graph.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    else:
+        excluded = manifest["quantization"]["excluded_nodes"]
+        assert excluded and all("classifier" in name for name in excluded)
+        # Quantised nodes take the excluded node's name as a prefix ("<name>_MatMul_quant"): there must be none.
+        classifier = [n for n in graph.graph.node if n.name.startswith(tuple(excluded))]
+        assert {n.op_type for n in classifier} <= {"Gemm", "MatMul", "Add"}, "the classifier must stay fp32"
+        assert any(n.op_type in ("Gemm", "MatMul") for n in classifier)
+        assert {"DynamicQuantizeMatMul", "MatMulInteger"} & ops, "everything else is still quantised"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["gates"]["parity"]["passed"] and set(metrics["gates"]["accuracy"]["per_language"]) == LANGS
+    out_rows = BundlePredictor(out, model="auto").predict(["join the fight @someone", "lovely weather today"])
+    assert [r["label"] in LABELS for r in out_rows] == [True, True]
+
+
+@pytest.mark.integration
 def test_parity_gate_fails_on_a_corrupted_weight(
     trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

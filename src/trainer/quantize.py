@@ -182,11 +182,17 @@ def _quantize(
     qtype = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
     # The dynamo exporter leaves some intermediate types to inference; these are float tensors.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+    ort_exclude = list(exclude)
+    if settings.mode == "dynamic":
+        # The dynamic quantiser first rewrites each Gemm as a MatMul named "<name>_MatMul" (+ Add) and then
+        # matches nodes_to_exclude against the new names: an excluded Gemm (the classifier) must go under both.
+        gemms = {n.name for n in graph.graph.node if n.op_type == "Gemm"}
+        ort_exclude += [f"{name}_MatMul" for name in exclude if name in gemms]
     common = {
         "per_channel": settings.per_channel,
         "reduce_range": settings.reduce_range,
         "op_types_to_quantize": settings.op_types_to_quantize,
-        "nodes_to_exclude": exclude or None,
+        "nodes_to_exclude": ort_exclude or None,
         "use_external_data_format": external_data,
         "extra_options": extra,
     }
