@@ -114,3 +114,36 @@ def test_each_fold_is_trained_and_summarised(tmp_path: Path) -> None:
     for k in (0, 2):
         fold_config = yaml.safe_load((tmp_path / "run" / f"fold{k}" / "config.yaml").read_text())
         assert fold_config["data"]["split"]["fold"] == k and "folds" not in fold_config
+
+
+@pytest.mark.integration
+def test_trained_folds_are_child_runs_of_a_parent_with_mean_and_std(tmp_path: Path) -> None:
+    """Folds trained here (not imported): each fold's own tracker run hangs under the k-fold parent."""
+    require_demo_data()
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith(("+data.max_samples", "tracking="))]
+    tracking = ["tracking=mlflow", f"tracking.uri={uri}", "tracking.experiment_name=kfold-trained"]
+    quiet = ["tracking.log_model=false", "tracking.log_system_metrics=false", "tracking.figures_every_n_epochs=0"]
+    split = ["data.split.strategy=kfold", "+data.split.folds=3", "folds=[0,1]", "+data.max_samples.train=60"]
+    summary = run_kfold(compose("kfold", [*overrides, *tracking, *quiet, *split]), tmp_path / "run")
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("kfold-trained").experiment_id
+    assert len(client.search_runs([experiment])) == 3, "one parent and one run per fold, nothing else"
+    parent = client.get_run(summary["mlflow_parent_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["kfold"] == "parent"
+    main = summary["main_metric"]
+    fold_scores = [
+        json.loads((tmp_path / "run" / f"fold{k}" / "metrics.json").read_text())["test"]["overall"][main]
+        for k in (0, 1)
+    ]
+    assert parent.data.metrics[f"test/{main}/mean"] == pytest.approx(statistics.fmean(fold_scores))
+    assert parent.data.metrics[f"test/{main}/std"] == pytest.approx(statistics.stdev(fold_scores))
+    children = summary["mlflow_child_run_ids"]
+    assert set(children) == {"0", "1"} and None not in children.values()
+    for fold, run_id in children.items():
+        child = client.get_run(run_id)
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id and child.info.status == "FINISHED"
+        assert child.data.metrics[f"test/{main}"] == pytest.approx(fold_scores[int(fold)])
