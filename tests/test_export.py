@@ -386,6 +386,47 @@ def test_other_precisions_and_exclusions_reach_the_graph(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("data", ["demo_multilabel", "demo_binary"])
+def test_bundle_applies_the_runs_thresholds(shared_cache: Path, tmp_path: Path, data: str) -> None:
+    """Binary and multi-label runs tune thresholds on validation: the bundle must decide with them, so that
+    served decisions are the run's own (multiclass bundles, tested above, use argmax)."""
+    import csv
+
+    from trainer.config import compose
+    from trainer.predict import BundlePredictor
+    from trainer.train import run_train
+
+    require_demo_data()
+    cfg = compose("train", tiny_overrides(tmp_path, f"data={data}", f"paths.cache_dir={shared_cache}"))
+    result = run_train(cfg, tmp_path / "run")
+    assert result is not None
+    run_thresholds = json.loads((result.run_dir / "thresholds.json").read_text())
+    bundle = tmp_path / "bundle"
+    # Gates loosened: after one epoch on 160 rows the tiny model's scores span ~1e-4 around the tuned threshold,
+    # so int8 rounding flips most decisions. This test serves the fp32 graph; the gates have their own tests.
+    _export(result.run_dir, bundle, max_drop_overall=100.0, max_drop_per_language=100.0)
+    predictor = BundlePredictor(bundle, model="fp32", verify=True)
+    assert predictor.thresholds == pytest.approx(run_thresholds["thresholds"])
+    assert predictor.thresholds != [0.5] * len(predictor.thresholds), "tuned, not the default"
+
+    with (result.run_dir / "predictions" / "validation.csv").open(encoding="utf-8", newline="") as fh:
+        saved = {row["id"]: row for row in csv.DictReader(fh)}
+    with (PROJECT_ROOT / "data/demo/validation.csv").open(encoding="utf-8", newline="") as fh:
+        raw = [row for row in csv.DictReader(fh) if row["id"] in saved]
+    served = predictor.predict([row["text"] for row in raw])  # raw text: the bundle normalises like training
+    names = list(predictor.label_map.names)
+    agree = 0
+    for row, out in zip(raw, served, strict=True):
+        want = saved[row["id"]]
+        scores = [float(want[f"score:{n}"]) for n in names]
+        np.testing.assert_allclose([out["scores"][n] for n in names], scores, atol=1e-4)
+        got = "|".join(out["labels"]) if "labels" in out else out["label"]
+        agree += got == want["pred"]
+    # A score within 1e-4 of its threshold may flip between torch and ONNX; anything more is a wrong rule.
+    assert agree >= len(raw) - 1, f"{len(raw) - agree} of {len(raw)} served decisions differ from the run's"
+
+
+@pytest.mark.integration
 def test_parity_gate_fails_on_a_corrupted_weight(
     trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
