@@ -427,6 +427,78 @@ def test_bundle_applies_the_runs_thresholds(shared_cache: Path, tmp_path: Path, 
 
 
 @pytest.mark.integration
+def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monkeypatch: Any) -> None:
+    """gates.eval_file replaces the gate's data (it may hold fewer classes than training); static calibration
+    still draws from the run's training rows, never from the rows the gate scores."""
+    import csv
+
+    import trainer.export as export_module
+    from trainer.config import compose, to_container
+    from trainer.data import DataError
+    from trainer.export import run_export
+    from trainer.export_publish import PublishSettings
+    from trainer.gates import GateSettings
+
+    with (PROJECT_ROOT / "data/demo/validation.csv").open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        rows = [r for r in reader if r["label"] in ("propaganda", "not_extremist")]
+    eval_file = tmp_path / "held_out.csv"
+    with eval_file.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    seen: list[list[int]] = []
+    real_quantize = export_module.quantize_model
+
+    def recording_quantize(*args: Any, **kwargs: Any) -> Any:
+        seen.extend(feed["input_ids"][0].tolist() for feed in args[4])  # the calibration feeds
+        return real_quantize(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "quantize_model", recording_quantize)
+    static = to_container(compose("export", ["source=x", "quantization=static"]))["quantization"]
+    out = tmp_path / "bundle"
+    gates = GateSettings(eval_file=str(eval_file), max_drop_overall=100.0, max_drop_per_language=100.0)
+    run_export(
+        source=str(trained),
+        output_root=tmp_path,
+        out_dir=out,
+        quant=quantize_settings_from_dict({**static, "calibration_rows": 8}),
+        gates=gates,
+        publish=PublishSettings(),
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"] == "eval_file" and metrics["eval_file"] == str(eval_file)
+    assert metrics["rows"] == len(rows) == metrics["fp32"]["n"]
+    support = {name: c["support"] for name, c in metrics["fp32"]["per_class"].items()}
+    assert support["propaganda"] + support["not_extremist"] == len(rows) and support["recruitment"] == 0
+    manifest = verify_bundle(out)
+    assert manifest["data_digest"]["gate_data_matches_training"] is False
+
+    from trainer.predict import BundlePredictor
+
+    eval_ids = {tuple(ids) for ids in BundlePredictor(out, model="fp32").encode([r["text"] for r in rows])}
+    assert len(seen) == 8 and not eval_ids & {tuple(ids) for ids in seen}, "calibrated on the gate's rows"
+
+    rows[3]["label"] = "hostile"  # not one of the model's labels
+    with eval_file.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(DataError, match=r"held_out\.csv.*row 4.*'hostile'|'hostile'.*held_out\.csv"):
+        run_export(
+            source=str(trained),
+            output_root=tmp_path,
+            out_dir=tmp_path / "bundle2",
+            quant=QuantizeSettings(),
+            gates=gates,
+            publish=PublishSettings(),
+        )
+    assert not (tmp_path / "bundle2").exists()
+
+
+@pytest.mark.integration
 def test_parity_gate_fails_on_a_corrupted_weight(
     trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -199,7 +199,7 @@ def _build(
     temperature = float((run["calibration"] or {}).get("temperature", 1.0))
 
     # Data: the run's own data config; a given eval file replaces every split (leakage checks off).
-    spec = data_spec_from_dict(cfg["data"])
+    train_spec = spec = data_spec_from_dict(cfg["data"])
     if gates.eval_file:
         spec = replace(
             spec,
@@ -246,6 +246,7 @@ def _build(
     fp32_metrics = evaluate(fp32, texts, targets, langs, label_map, thresholds, main_metric)
     metrics: dict[str, Any] = {
         "split": "eval_file" if gates.eval_file else eval_split,
+        "eval_file": gates.eval_file,
         "rows": len(rows),
         "main_metric": main_metric,
         "temperature": temperature,
@@ -257,7 +258,9 @@ def _build(
     if q_name is not None:
         calibration = None
         if quant.mode == "static":  # unpadded training rows, one per call, drawn with a fixed seed
-            pool = data.splits["train"]
+            # Always the run's training rows: with gates.eval_file every split of `data` is that file, and
+            # calibrating on the rows the accuracy gate scores would flatter the gate.
+            pool = (prepare_data(train_spec) if gates.eval_file else data).splits["train"]
             picked = random.Random(quant.seed).sample(pool, min(quant.calibration_rows, len(pool)))
             calibration = [fp32.feeds([ids]) for ids in fp32.encode([e.text for e in picked], normalize=False)]
         quant_report = quantize_model(
