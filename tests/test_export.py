@@ -526,10 +526,22 @@ def test_parity_gate_fails_on_a_corrupted_weight(
     # The command line's code path turns it into exit code 2 with the measured value in the message.
     from trainer.config import compose
 
-    cfg = compose("export", [f"source={trained}", f"out_dir={tmp_path / 'bundle'}", "quantization=none"])
+    # With publishing configured (an embedded store, a model name to register), nothing is published either.
+    uri = f"sqlite:///{tmp_path.parent / (tmp_path.name + '-mlruns') / 'mlflow.db'}"
+    name = f"never-{uuid.uuid4().hex[:8]}"
+    overrides = [f"source={trained}", f"out_dir={tmp_path / 'bundle'}", "quantization=none", "tracking=mlflow"]
+    cfg = compose("export", [*overrides, f"tracking.uri={uri}", f"publish.register_model={name}"])
     assert export_module.export_command(cfg) == 2
     assert "parity gate failed" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    with pytest.raises(MlflowException):
+        client.get_registered_model(name)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not experiments or client.search_runs(experiments) == [], "a failed export logged a run"
 
 
 # -- integration: MLflow sources and publication (real server) ------------------------------------------
