@@ -68,6 +68,20 @@ def csv_writer(tmp_path: Path) -> Callable[..., Path]:
     return _write
 
 
+def data_config(name: str, files: dict[str, str], **overrides: object) -> dict[str, object]:
+    """A multiclass ``data`` config over id/text/lang/label columns (the layout the small test files use)."""
+    return {
+        "name": name,
+        "task": "multiclass",
+        "text_column": "text",
+        "label_column": "label",
+        "language_column": "lang",
+        "id_column": "id",
+        "files": files,
+        **overrides,
+    }
+
+
 def train_cli(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
     """``python -m trainer.train <args>`` as a user types it, with the given cache and no inherited MLflow run."""
     env = {**os.environ, "SEAGUARD_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}

@@ -9,7 +9,7 @@ import pytest
 from trainer.data import DataError, data_spec_from_dict, prepare_data
 from trainer.data.spec import ConfigError
 
-from .conftest import write_csv
+from .conftest import data_config, write_csv
 
 HEADER = ["id", "text", "lang", "label", "a", "b"]
 
@@ -28,17 +28,7 @@ def _spec(tmp_path: Path, **overrides: object) -> dict:
         if not path.exists():
             write_csv(path, HEADER, _rows(split))
         files[split] = str(path)
-    values = {
-        "name": "t",
-        "task": "multiclass",
-        "text_column": "text",
-        "label_column": "label",
-        "language_column": "lang",
-        "id_column": "id",
-        "files": files,
-    }
-    values.update(overrides)
-    return values
+    return data_config("t", files, **overrides)
 
 
 def _error(tmp_path: Path, **overrides: object) -> DataError:

@@ -20,7 +20,7 @@ from trainer.data.tokenized import make_collator, make_loader
 from trainer.models.sources import LoadedModel, ModelSpec, load_classifier
 from trainer.module import ClassifierModule
 
-from .conftest import write_csv
+from .conftest import data_config, write_csv
 
 HEADER = ["id", "text", "lang", "label"]
 # Made-up short texts: three topics in three languages, each text unique so nothing is dropped as a duplicate.
@@ -75,18 +75,7 @@ def _write(tmp_path: Path, fmt: str) -> dict[str, str]:
 
 
 def _spec(files: dict[str, str], fmt: str, **overrides: object) -> dict:
-    values = {
-        "name": f"topics-{fmt}",
-        "task": "multiclass",
-        "format": fmt,
-        "text_column": "text",
-        "label_column": "label",
-        "language_column": "lang",
-        "id_column": "id",
-        "files": files,
-    }
-    values.update(overrides)
-    return values
+    return data_config(f"topics-{fmt}", files, format=fmt, **overrides)
 
 
 def _examples(data: PreparedData) -> dict[str, list[tuple]]:
