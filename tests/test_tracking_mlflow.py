@@ -227,6 +227,7 @@ def test_registered_model_predicts_raw_text_like_the_run(tracked: SimpleNamespac
     (dst := tracked.download / "pyfunc").mkdir(parents=True)
     model = mlflow.pyfunc.load_model(f"models:/{tracked.model_name}@candidate", dst_path=str(dst))
     assert model.metadata.signature is not None and model.metadata.get_input_schema() is not None
+    assert model.metadata.saved_input_example_info is not None  # the UI and serving show a real example
 
     with (tracked.run_dir / "predictions" / "test.csv").open(encoding="utf-8", newline="") as fh:
         expected = {row["id"]: row for row in csv.DictReader(fh)}
