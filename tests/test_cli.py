@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def test_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
         assert (job / ".hydra" / "config.yaml").exists() and (job / "train.log").exists()
         assert "test" in json.loads((job / "metrics.json").read_text())
     assert "run folder:" in proc.stdout and "test macro_f1:" in proc.stdout
+    # Per language, next to the majority baseline (README "Quickstart": what make demo prints).
+    for lang in ("ar", "en", "id", "ms", "my", "th", "tl"):
+        assert re.search(rf"^\s+{lang} n=\d+\s+macro_f1=[\d.]+ \(baseline [\d.]+\)$", proc.stdout, re.M), lang
 
 
 def test_bad_data_fails_before_training_with_file_row_column(tmp_path: Path) -> None:

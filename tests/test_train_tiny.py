@@ -161,6 +161,11 @@ def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
     resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
     assert resumed is not None
     assert resumed.metrics["val_history"] == straight.metrics["val_history"][1:]
+    # The best checkpoint is the epoch with the best validation main metric (ModelCheckpoint mode=max).
+    history = straight.metrics["val_history"]
+    main = history[0]["main_metric"]
+    assert len(history) == 2
+    assert straight.metrics["best_epoch_score"] == pytest.approx(max(e["overall"][main] for e in history))
     weights = {
         p: torch.load(tmp_path / p / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
         for p in ("straight", "resumed")
