@@ -157,7 +157,14 @@ def trained(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return result.run_dir
 
 
-def _export(run_dir: Path, out: Path, **gates: Any) -> Any:
+# The accuracy gate opened wide: for tests of what an export builds, not of the tiny model's int8 accuracy.
+LOOSE_GATES = {"max_drop_overall": 100.0, "max_drop_per_language": 100.0}
+
+
+def _export(
+    run_dir: Path, out: Path, quant: QuantizeSettings | None = None, options: dict[str, Any] | None = None, **gates: Any
+) -> Any:
+    """``run_export`` of ``run_dir`` into ``out``, publishing nothing; ``options``: more run_export arguments."""
     from trainer.export import run_export
     from trainer.export_publish import PublishSettings
     from trainer.gates import GateSettings
@@ -166,9 +173,10 @@ def _export(run_dir: Path, out: Path, **gates: Any) -> Any:
         source=str(run_dir),
         output_root=out.parent,
         out_dir=out,
-        quant=QuantizeSettings(),
+        quant=quant or QuantizeSettings(),
         gates=GateSettings(**gates),
         publish=PublishSettings(),
+        **(options or {}),
     )
 
 
@@ -291,23 +299,10 @@ def test_predictor_matches_fp32_metrics_of_the_gate(exported: SimpleNamespace) -
 def test_external_data_bundle_for_models_over_the_threshold(trained: Path, tmp_path: Path, exporter: str) -> None:
     """XLM-R-large's 2.2 GB is over protobuf's 2 GB: models above ``external_data_min_bytes`` keep their
     weights in one ``<graph>.data`` file beside each graph. A 1-byte threshold sends the tiny model there."""
-    from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
     from trainer.predict import BundlePredictor
 
     out = tmp_path / "bundle"
-    run_export(
-        source=str(trained),
-        output_root=tmp_path,
-        out_dir=out,
-        quant=QuantizeSettings(),
-        gates=GateSettings(),
-        publish=PublishSettings(),
-        exporter=exporter,
-        opset=18,
-        external_data_min_bytes=1,
-    )
+    _export(trained, out, options={"exporter": exporter, "opset": 18, "external_data_min_bytes": 1})
     manifest = verify_bundle(out)  # the .data files are checksummed like every other file
     assert manifest["external_data"] is True
     assert {"model.onnx.data", "model.int8.onnx.data"} <= set(manifest["files"])
@@ -341,23 +336,11 @@ def test_other_precisions_and_exclusions_reach_the_graph(
     """The shipped quantization=static (calibrated on training rows) and fp16 configs build the graph they
     promise, and an excluded module stays fp32; the gates run on each and the bundle serves."""
     from trainer.config import compose, to_container
-    from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
     from trainer.predict import BundlePredictor
 
     settings = quantize_settings_from_dict(to_container(compose("export", ["source=x", *overrides]))["quantization"])
     out = tmp_path / "bundle"
-    # The accuracy limits are loosened: this checks what each mode builds, not the tiny model's accuracy.
-    gates = GateSettings(max_drop_overall=100.0, max_drop_per_language=100.0)
-    run_export(
-        source=str(trained),
-        output_root=tmp_path,
-        out_dir=out,
-        quant=settings,
-        gates=gates,
-        publish=PublishSettings(),
-    )
+    _export(trained, out, settings, **LOOSE_GATES)
     manifest = verify_bundle(out)
     assert manifest["models"]["quantized"] == graph_file and manifest["quantization"]["mode"] == settings.mode
     graph = onnx.load(str(out / graph_file))
@@ -404,7 +387,7 @@ def test_bundle_applies_the_runs_thresholds(shared_cache: Path, tmp_path: Path, 
     bundle = tmp_path / "bundle"
     # Gates loosened: after one epoch on 160 rows the tiny model's scores span ~1e-4 around the tuned threshold,
     # so int8 rounding flips most decisions. This test serves the fp32 graph; the gates have their own tests.
-    _export(result.run_dir, bundle, max_drop_overall=100.0, max_drop_per_language=100.0)
+    _export(result.run_dir, bundle, **LOOSE_GATES)
     predictor = BundlePredictor(bundle, model="fp32", verify=True)
     assert predictor.thresholds == pytest.approx(run_thresholds["thresholds"])
     assert predictor.thresholds != [0.5] * len(predictor.thresholds), "tuned, not the default"
@@ -435,9 +418,6 @@ def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monke
     import trainer.export as export_module
     from trainer.config import compose, to_container
     from trainer.data import DataError
-    from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
 
     with (PROJECT_ROOT / "data/demo/validation.csv").open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
@@ -459,14 +439,12 @@ def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monke
     monkeypatch.setattr(export_module, "quantize_model", recording_quantize)
     static = to_container(compose("export", ["source=x", "quantization=static"]))["quantization"]
     out = tmp_path / "bundle"
-    gates = GateSettings(eval_file=str(eval_file), max_drop_overall=100.0, max_drop_per_language=100.0)
-    run_export(
-        source=str(trained),
-        output_root=tmp_path,
-        out_dir=out,
-        quant=quantize_settings_from_dict({**static, "calibration_rows": 8}),
-        gates=gates,
-        publish=PublishSettings(),
+    _export(
+        trained,
+        out,
+        quantize_settings_from_dict({**static, "calibration_rows": 8}),
+        eval_file=str(eval_file),
+        **LOOSE_GATES,
     )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == "eval_file" and metrics["eval_file"] == str(eval_file)
@@ -487,14 +465,7 @@ def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monke
         writer.writeheader()
         writer.writerows(rows)
     with pytest.raises(DataError, match=r"held_out\.csv.*row 4.*'hostile'|'hostile'.*held_out\.csv"):
-        run_export(
-            source=str(trained),
-            output_root=tmp_path,
-            out_dir=tmp_path / "bundle2",
-            quant=QuantizeSettings(),
-            gates=gates,
-            publish=PublishSettings(),
-        )
+        _export(trained, tmp_path / "bundle2", eval_file=str(eval_file), **LOOSE_GATES)
     assert not (tmp_path / "bundle2").exists()
 
 
