@@ -73,6 +73,19 @@ def machine_info(threads: int, load_before: tuple[float, float, float]) -> dict[
     }
 
 
+def result_header(
+    script: str, run: Path, bundle: Path, threads: int, load_before: tuple[float, float, float]
+) -> dict[str, Any]:
+    """The first keys of a benchmark's JSON: when, on what, by which command, on which machine."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": str(run),
+        "bundle": str(bundle),
+        "command": " ".join([f"python scripts/bench/{script}", *sys.argv[1:]]),
+        "machine": machine_info(threads, load_before),
+    }
+
+
 def _newest_demo_run() -> Path:
     runs = sorted((ROOT / "outputs/train/runs").glob("*me5_small*demo*"), key=lambda p: p.stat().st_mtime)
     runs = [r for r in runs if (r / "model/config.json").is_file() and (r / "labels.json").is_file()]
@@ -218,11 +231,7 @@ def main() -> None:
     }
     base = throughput["fp32 torch"]["rows_per_s"]
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run": str(run),
-        "bundle": str(bundle),
-        "command": " ".join(["python scripts/bench/export_bench.py", *sys.argv[1:]]),
-        "machine": machine_info(args.threads, load_before),
+        **result_header("export_bench.py", run, bundle, args.threads, load_before),
         "versions": {k: manifest["versions"].get(k) for k in ("torch", "onnxruntime", "onnx", "transformers")},
         "export": {k: manifest.get(k) for k in ("exporter", "opset")}
         | {

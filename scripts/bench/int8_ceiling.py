@@ -35,7 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_bench import _batches, _throughput, demo_texts, machine_info  # noqa: E402  (sibling script, not a package)
+from export_bench import _batches, _throughput, demo_texts, result_header  # noqa: E402  (sibling script, not a package)
 
 GEMM_OPS = {"int8 onnx": ("DynamicQuantizeMatMul", "QAttention"), "fp32 onnx": ("MatMul", "FusedMatMul", "Attention")}
 
@@ -117,11 +117,7 @@ def main() -> None:
     # the unprofiled wall time: the time the int8 graph would take if everything else were free.
     gemm_share = {name: gemm_ms[name] / sum(kernels[name].values()) for name in GEMM_OPS}
     result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run": str(run),
-        "bundle": str(bundle),
-        "command": " ".join(["python scripts/bench/int8_ceiling.py", *sys.argv[1:]]),
-        "machine": machine_info(args.threads, load_before),
+        **result_header("int8_ceiling.py", run, bundle, args.threads, load_before),
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
         "inputs": {
             "rows_per_pass": rows,
