@@ -1,4 +1,4 @@
-"""The two rules that guard the way to serving, on hand-made inputs (no training, no server).
+"""The two rules that guard the way to serving, on hand-made inputs (no training; no server: an embedded store).
 
 - Export accuracy gate (:mod:`trainer.gates`): the quantised graph may lose at most
   ``gates.max_drop_overall`` points of the main metric against fp32 overall, and at most
@@ -12,13 +12,11 @@ Expected values are worked out from those rules in the comments, never copied fr
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import mlflow.tracking  # imported here so its import time is not charged to the first test using it
 import pytest
 import torch
-from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 
 from trainer.compare import compare_pair
@@ -335,41 +333,20 @@ def test_candidate_scored_on_another_test_set_is_refused(change: Any, reason: st
     assert rules["shared_test_set"]["passed"] is False and reason in rules["shared_test_set"]["detail"]
 
 
-class _Registry:
-    """The registry calls run_promote makes when the alias does not exist yet, held in memory."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.versions = {"1": SimpleNamespace(name=name, version="1", run_id="run-1", tags={})}
-        self.aliases: dict[str, str] = {}
-        self.tags: dict[str, str] = {}
-
-    def get_model_version(self, name: str, number: str) -> Any:
-        if name != self.name or number not in self.versions:
-            raise MlflowException(f"Model Version (name={name}, version={number}) not found")
-        return self.versions[number]
-
-    def get_model_version_by_alias(self, name: str, alias: str) -> Any:
-        if alias not in self.aliases:
-            raise MlflowException(f"Registered model alias {alias} not found.")
-        return self.versions[self.aliases[alias]]
-
-    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
-        self.aliases[alias] = str(version)
-
-    def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        self.tags[key] = value
-
-
 @pytest.mark.parametrize("allow", [True, False])
-def test_first_champion_follows_allow_first_champion(allow: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = _Registry("seaguard")
-    # Only the MLflow client is replaced; run_promote's own decision and recording run as shipped.
-    monkeypatch.setattr(mlflow.tracking, "MlflowClient", lambda uri: registry)
-    decision = run_promote("unused", "models:/seaguard/1", "models:/seaguard@champion", PromoteRules(), "test", allow)
+def test_first_champion_follows_allow_first_champion(allow: bool, tmp_path: Any) -> None:
+    # A real embedded MLflow store with one registered version and no champion alias yet.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    run = client.create_run(client.create_experiment("promote", artifact_location=(tmp_path / "a").as_uri()))
+    client.create_registered_model("seaguard")
+    client.create_model_version("seaguard", source=f"runs:/{run.info.run_id}/export", run_id=run.info.run_id)
+    decision = run_promote(uri, "models:/seaguard/1", "models:/seaguard@champion", PromoteRules(), "test", allow)
     assert [r["rule"] for r in decision["rules"]] == ["first_champion"]
     assert decision["decision"] == ("promoted" if allow else "refused")
-    assert registry.aliases == ({"champion": "1"} if allow else {})
-    assert registry.tags["promotion.decision"] == decision["decision"]
-    assert registry.tags["promotion.against"] == "none"
+    aliases = {alias: str(version) for alias, version in client.get_registered_model("seaguard").aliases.items()}
+    assert aliases == ({"champion": "1"} if allow else {})
+    tags = client.get_model_version("seaguard", "1").tags
+    assert tags["promotion.decision"] == decision["decision"]
+    assert tags["promotion.against"] == "none"
     assert ("allow_first_champion=false" in decision["reason"]) is not allow
