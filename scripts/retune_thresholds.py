@@ -3,7 +3,7 @@
     python scripts/retune_thresholds.py RUN_DIR [--objective macro_f1] [--json OUT.json]
 
 Uses the run's own ``predictions/{validation,test}.csv`` and ``labels.json`` and the library's threshold
-search and metric code (trainer.metrics), so no model is loaded. For runs trained before threshold tuning
+search and metric code (trainer.scoring.metrics), so no model is loaded. For runs trained before threshold tuning
 followed ``module.main_metric`` (binary runs tuned the positive class's F1 whatever the main metric was).
 """
 
@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from trainer.data.labels import LabelMap
-from trainer.metrics import MAIN_METRICS, compute_metrics, tune_thresholds
-from trainer.predictions import read_predictions
+from trainer.scoring.metrics import MAIN_METRICS, compute_metrics, tune_thresholds
+from trainer.scoring.predictions import read_predictions
 
 
 def retune(run_dir: Path, objective: str) -> dict:

@@ -71,9 +71,9 @@ def shared_bundle(base: Path, run_dir: Path) -> Path:
     if (bundle / "manifest.json").is_file():
         return bundle
     from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
-    from trainer.quantize import QuantizeSettings
+    from trainer.exporting.gates import GateSettings
+    from trainer.exporting.quantize import QuantizeSettings
+    from trainer.tracking.publish import PublishSettings
 
     run_export(
         source=str(run_dir),
@@ -88,9 +88,9 @@ def shared_bundle(base: Path, run_dir: Path) -> Path:
 
 
 def ensure_smoke(bundle: Path) -> None:
-    """Add smoke examples when the export did not write them (trainer.smoke, until export calls it)."""
-    from trainer.bundle import MANIFEST, read_manifest, write_manifest
-    from trainer.smoke import SMOKE_FILE, write_smoke
+    """Add smoke examples when the export did not write them (trainer.serving.smoke, until export calls it)."""
+    from trainer.serving.bundle import MANIFEST, read_manifest, write_manifest
+    from trainer.serving.smoke import SMOKE_FILE, write_smoke
 
     if (bundle / SMOKE_FILE).is_file():
         return

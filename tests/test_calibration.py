@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from trainer.calibration import calibrate, expected_calibration_error, fit_temperature, probabilities
+from trainer.scoring.calibration import calibrate, expected_calibration_error, fit_temperature, probabilities
 
 
 def _overconfident(n: int = 4000, true_t: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from trainer.config import CONFIG_DIR, compose, to_container
+from trainer.config.instantiate import check_targets
 from trainer.data import data_spec_from_dict
-from trainer.instantiate import check_targets
 from trainer.models.sources import model_spec_from_dict
 
 ROOTS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))

@@ -21,11 +21,11 @@ import onnx
 import pytest
 import torch
 
-from trainer.bundle import BundleError, contract, verify_bundle, write_manifest
 from trainer.data.labels import LabelMap
-from trainer.metrics import predict_labels
-from trainer.predict import decide, scores_from_logits
-from trainer.quantize import QuantizeSettings, excluded_nodes, module_path, quantize_settings_from_dict
+from trainer.exporting.quantize import QuantizeSettings, excluded_nodes, module_path, quantize_settings_from_dict
+from trainer.scoring.metrics import predict_labels
+from trainer.serving.bundle import BundleError, contract, verify_bundle, write_manifest
+from trainer.serving.predictor import decide, scores_from_logits
 
 from .conftest import PROJECT_ROOT, require_demo_data, tiny_overrides
 from .eval_support import log_run_folder
@@ -105,7 +105,7 @@ def test_modules_to_exclude_matches_exporter_module_paths() -> None:
         entry.key, entry.value = "namespace", namespace
         return n
 
-    prefix = ": trainer.onnx_export.LogitsOnly/model: transformers.BertForSequenceClassification"
+    prefix = ": trainer.exporting.onnx_graph.LogitsOnly/model: transformers.BertForSequenceClassification"
     nodes = [
         node("n_cls", f"{prefix}/model.classifier: torch.nn.Linear/linear_13: aten.linear.default"),
         node(
@@ -132,7 +132,7 @@ def test_modules_to_exclude_matches_exporter_module_paths() -> None:
 
 def test_export_config_composes_with_every_quantization_option() -> None:
     from trainer.config import compose, to_container
-    from trainer.gates import gate_settings_from_dict
+    from trainer.exporting.gates import gate_settings_from_dict
 
     for option in ("dynamic", "static", "fp16", "none"):
         cfg = to_container(compose("export", ["source=somewhere", f"quantization={option}"]))
@@ -166,8 +166,8 @@ def _export(
 ) -> Any:
     """``run_export`` of ``run_dir`` into ``out``, publishing nothing; ``options``: more run_export arguments."""
     from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
+    from trainer.exporting.gates import GateSettings
+    from trainer.tracking.publish import PublishSettings
 
     return run_export(
         source=str(run_dir),
@@ -237,7 +237,7 @@ def test_metrics_report_fp32_int8_and_every_language(exported: SimpleNamespace) 
 def test_predictor_runs_without_torch_and_returns_real_labels(exported: SimpleNamespace, tmp_path: Path) -> None:
     script = BLOCK_TORCH + textwrap.dedent(f"""
         import json
-        from trainer.predict import BundlePredictor
+        from trainer.serving.predictor import BundlePredictor
         p = BundlePredictor({str(exported.bundle)!r}, verify=True)
         out = p.predict(["join the fight @someone https://x.co/a", "lovely weather today"])
         assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None], "torch was imported"
@@ -280,8 +280,8 @@ def test_predictor_matches_fp32_metrics_of_the_gate(exported: SimpleNamespace) -
     """The bundle predictor on raw CSV text reproduces the gate's fp32 metrics (same normaliser)."""
     import csv
 
-    from trainer.metrics import compute_metrics
-    from trainer.predict import BundlePredictor
+    from trainer.scoring.metrics import compute_metrics
+    from trainer.serving.predictor import BundlePredictor
 
     with (PROJECT_ROOT / "data/demo/validation.csv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -299,7 +299,7 @@ def test_predictor_matches_fp32_metrics_of_the_gate(exported: SimpleNamespace) -
 def test_external_data_bundle_for_models_over_the_threshold(trained: Path, tmp_path: Path, exporter: str) -> None:
     """XLM-R-large's 2.2 GB is over protobuf's 2 GB: models above ``external_data_min_bytes`` keep their
     weights in one ``<graph>.data`` file beside each graph. A 1-byte threshold sends the tiny model there."""
-    from trainer.predict import BundlePredictor
+    from trainer.serving.predictor import BundlePredictor
 
     out = tmp_path / "bundle"
     _export(trained, out, options={"exporter": exporter, "opset": 18, "external_data_min_bytes": 1})
@@ -336,7 +336,7 @@ def test_other_precisions_and_exclusions_reach_the_graph(
     """The shipped quantization=static (calibrated on training rows) and fp16 configs build the graph they
     promise, and an excluded module stays fp32; the gates run on each and the bundle serves."""
     from trainer.config import compose, to_container
-    from trainer.predict import BundlePredictor
+    from trainer.serving.predictor import BundlePredictor
 
     settings = quantize_settings_from_dict(to_container(compose("export", ["source=x", *overrides]))["quantization"])
     out = tmp_path / "bundle"
@@ -376,7 +376,7 @@ def test_bundle_applies_the_runs_thresholds(shared_cache: Path, tmp_path: Path, 
     import csv
 
     from trainer.config import compose
-    from trainer.predict import BundlePredictor
+    from trainer.serving.predictor import BundlePredictor
     from trainer.train import run_train
 
     require_demo_data()
@@ -454,7 +454,7 @@ def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monke
     manifest = verify_bundle(out)
     assert manifest["data_digest"]["gate_data_matches_training"] is False
 
-    from trainer.predict import BundlePredictor
+    from trainer.serving.predictor import BundlePredictor
 
     eval_ids = {tuple(ids) for ids in BundlePredictor(out, model="fp32").encode([r["text"] for r in rows])}
     assert len(seen) == 8 and not eval_ids & {tuple(ids) for ids in seen}, "calibrated on the gate's rows"
@@ -474,7 +474,7 @@ def test_parity_gate_fails_on_a_corrupted_weight(
     trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import trainer.export as export_module
-    from trainer.gates import GateError
+    from trainer.exporting.gates import GateError
 
     real_export = export_module.export_onnx
 
@@ -537,8 +537,8 @@ def tracked_source(trained: Path, mlflow_server: Any) -> SimpleNamespace:
 @pytest.mark.integration
 def test_export_from_registered_model_is_logged_and_registered(tracked_source: SimpleNamespace, tmp_path: Path) -> None:
     from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
+    from trainer.exporting.gates import GateSettings
+    from trainer.tracking.publish import PublishSettings
 
     name = f"onnx-{uuid.uuid4().hex[:8]}"
     result = run_export(
@@ -574,8 +574,8 @@ def test_run_folder_unknown_to_mlflow_gets_a_linked_export_run(
     tracked_source: SimpleNamespace, trained: Path, tmp_path: Path
 ) -> None:
     from trainer.export import run_export
-    from trainer.export_publish import PublishSettings
-    from trainer.gates import GateSettings
+    from trainer.exporting.gates import GateSettings
+    from trainer.tracking.publish import PublishSettings
 
     copy = tmp_path / "copied_run"  # no MLflow run carries this run_dir tag
     shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("checkpoints"))

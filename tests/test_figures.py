@@ -8,8 +8,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from trainer.calibration import expected_calibration_error
-from trainer.figures import (
+from trainer.scoring.calibration import expected_calibration_error
+from trainer.scoring.figures import (
     confusion_matrix_figure,
     language_bar_figure,
     precision_recall_figure,

@@ -1,6 +1,6 @@
 """The two rules that guard the way to serving, on hand-made inputs (no training; no server: an embedded store).
 
-- Export accuracy gate (:mod:`trainer.gates`): the quantised graph may lose at most
+- Export accuracy gate (:mod:`trainer.exporting.gates`): the quantised graph may lose at most
   ``gates.max_drop_overall`` points of the main metric against fp32 overall, and at most
   ``gates.max_drop_per_language`` on every language with ``gates.min_language_rows`` rows or more;
   the report lists every language, gated or not.
@@ -20,9 +20,10 @@ import torch
 from omegaconf import OmegaConf
 
 from trainer.compare import compare_pair
+from trainer.comparison.evidence import RunEvidence
+from trainer.comparison.stats import decision_metric
 from trainer.data.labels import LabelMap
-from trainer.evidence import RunEvidence
-from trainer.gates import (
+from trainer.exporting.gates import (
     GateError,
     GateSettings,
     accuracy_report,
@@ -30,9 +31,8 @@ from trainer.gates import (
     format_accuracy_table,
     gate_settings_from_dict,
 )
-from trainer.metrics import compute_metrics
 from trainer.promote import PromoteRules, apply_rules, run_promote
-from trainer.stats import decision_metric
+from trainer.scoring.metrics import compute_metrics
 
 from .conftest import PROJECT_ROOT
 
@@ -44,7 +44,7 @@ METRIC = "macro_f1"
 
 
 def gate_metrics(overall: float, languages: dict[str, tuple[int, float | None]]) -> dict[str, Any]:
-    """The shape :func:`trainer.metrics.compute_metrics` returns, with only ``METRIC`` filled in."""
+    """The shape :func:`trainer.scoring.metrics.compute_metrics` returns, with only ``METRIC`` filled in."""
     return {
         "n": sum(n for n, _ in languages.values()),
         "main_metric": METRIC,

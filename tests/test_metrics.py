@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from trainer.data.labels import LabelMap
-from trainer.metrics import compute_metrics, flatten_metrics, predict_labels, tune_thresholds
+from trainer.scoring.metrics import compute_metrics, flatten_metrics, predict_labels, tune_thresholds
 
 MC = LabelMap("multiclass", ("a", "b", "c"))
 BIN = LabelMap("binary", ("hs", "not_hs"), positive_index=0)

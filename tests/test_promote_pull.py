@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from trainer.bundle import MANIFEST, BundleError, read_manifest, verify_bundle, write_manifest
-from trainer.registry import RegistryError
-from trainer.smoke import SMOKE_FILE, check_smoke
+from trainer.serving.bundle import MANIFEST, BundleError, read_manifest, verify_bundle, write_manifest
+from trainer.serving.smoke import SMOKE_FILE, check_smoke
+from trainer.tracking.registry import RegistryError
 
 from .conftest import PROJECT_ROOT, require_demo_data
 from .eval_support import log_run_folder, shared_bundle, shared_run, synthetic_run

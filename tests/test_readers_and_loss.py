@@ -18,7 +18,7 @@ from trainer.data import DataError, PreparedData, data_spec_from_dict, prepare_d
 from trainer.data.labels import LabelMap
 from trainer.data.tokenized import make_collator, make_loader
 from trainer.models.sources import LoadedModel, ModelSpec, load_classifier
-from trainer.module import ClassifierModule
+from trainer.training.module import ClassifierModule
 
 from .conftest import data_config, write_csv
 

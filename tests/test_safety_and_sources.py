@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
+from trainer.config.instantiate import UnsafeTargetError, safe_instantiate
 from trainer.data.labels import LabelMap
-from trainer.instantiate import UnsafeTargetError, safe_instantiate
 from trainer.models.sources import ModelSourceError, ModelSpec, freeze, load_classifier
 
 

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.data.labels import LabelMap
-from trainer.metrics import compute_metrics, predict_labels
-from trainer.stats import (
+from trainer.comparison.stats import (
     Decisions,
     bootstrap_intervals,
     decision_metric,
@@ -19,6 +17,8 @@ from trainer.stats import (
     paired_bootstrap,
     point_values,
 )
+from trainer.data.labels import LabelMap
+from trainer.scoring.metrics import compute_metrics, predict_labels
 
 MULTICLASS = LabelMap("multiclass", ("a", "b", "c", "d"))
 BINARY = LabelMap("binary", ("neg", "pos"), 1)

@@ -87,8 +87,8 @@ def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], ma
 
     # Saved predictions reproduce the reported test metrics through the same metric code.
     from trainer.data.labels import LabelMap
-    from trainer.metrics import compute_metrics
-    from trainer.predictions import read_predictions
+    from trainer.scoring.metrics import compute_metrics
+    from trainer.scoring.predictions import read_predictions
 
     lm = LabelMap.load(run / "labels.json")
     preds = read_predictions(run / "predictions/test.csv", lm)
@@ -139,7 +139,7 @@ def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Pat
 def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
     """A 2-epoch run that dies after epoch 0, resumed from last.ckpt, ends with the uninterrupted run's weights."""
     require_demo_data()
-    from trainer.resume import EpochSeed
+    from trainer.training.resume import EpochSeed
 
     overrides = tiny_overrides(tmp_path, "trainer.max_epochs=2", "model.freeze_embeddings=false")
     straight = run_train(compose("train", overrides), tmp_path / "straight")

@@ -194,7 +194,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from trainer.predict import BundlePredictor
+    from trainer.serving.predictor import BundlePredictor
 
     load_before = os.getloadavg()
     run = (args.run or _newest_demo_run()).resolve()

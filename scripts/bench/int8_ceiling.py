@@ -67,7 +67,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from trainer.predict import BundlePredictor
+    from trainer.serving.predictor import BundlePredictor
 
     load_before = os.getloadavg()
     bundle, run = args.bundle.resolve(), args.run.resolve()

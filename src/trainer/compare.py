@@ -1,6 +1,6 @@
 """Compare runs with evidence: ``python -m trainer.compare select.experiments=[demo] baseline=<run id>``.
 
-Reads top to bottom: select runs in MLflow → download their predictions (:mod:`trainer.evidence`) →
+Reads top to bottom: select runs in MLflow → download their predictions (:mod:`trainer.comparison.evidence`) →
 check which share the baseline's test set → per run, the chosen metrics with bootstrap intervals →
 against the baseline, per language and per class, the paired-bootstrap delta with its interval, the
 McNemar test and a significance verdict → report (markdown + self-contained HTML) → log it to MLflow.
@@ -22,10 +22,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from trainer.comparison.evidence import EvidenceError, RunEvidence, download_evidence, shared_test_set
+from trainer.comparison.stats import bootstrap_intervals, check_metric, decision_metric, holm, mcnemar, paired_bootstrap
 from trainer.config import to_container
 from trainer.data.spec import ConfigError, build_dataclass
-from trainer.evidence import EvidenceError, RunEvidence, download_evidence, shared_test_set
-from trainer.stats import bootstrap_intervals, check_metric, decision_metric, holm, mcnemar, paired_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def run_compare(
     """Select, compare and report; logs the report to ``experiment_name`` unless it is None."""
     from mlflow.tracking import MlflowClient
 
-    from trainer.compare_report import write_report
+    from trainer.comparison.report import write_report
 
     client = MlflowClient(uri)
     runs = select_runs(client, selection)

@@ -25,16 +25,21 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from trainer.calibration import expected_calibration_error, probabilities
 from trainer.config import to_container
 from trainer.data import ConfigError, DataError, DataSpec, LabelMap, data_spec_from_dict, prepare_data
 from trainer.data.prepare import Example
 from trainer.data.spec import SPLITS
-from trainer.figures import confusion_matrix_figure, language_bar_figure, precision_recall_figure, reliability_figure
-from trainer.metrics import compute_metrics, flatten_metrics, predict_labels
-from trainer.model_ref import ModelRef, make_scorer, resolve_model
-from trainer.predictions import write_predictions
-from trainer.run_folder import git_state, run_info, write_json, write_yaml
+from trainer.runs.folder import git_state, run_info, write_json, write_yaml
+from trainer.scoring.calibration import expected_calibration_error, probabilities
+from trainer.scoring.figures import (
+    confusion_matrix_figure,
+    language_bar_figure,
+    precision_recall_figure,
+    reliability_figure,
+)
+from trainer.scoring.metrics import compute_metrics, flatten_metrics, predict_labels
+from trainer.scoring.predictions import write_predictions
+from trainer.tracking.references import ModelRef, make_scorer, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -323,9 +328,9 @@ def _track(
     """One MLflow run: params, metrics, the folder as artifacts; a child of the model's run when known."""
     from mlflow.entities import Metric, Param, RunTag
 
-    from trainer.export_publish import find_run_by_folder
     from trainer.tracking.connection import MlflowSettings, connect, experiment_id
     from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
+    from trainer.tracking.publish import find_run_by_folder
 
     known = {k: v for k, v in tracking.items() if k in MlflowSettings.__dataclass_fields__}
     mlflow_settings = MlflowSettings.from_dict(known)

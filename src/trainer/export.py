@@ -25,23 +25,11 @@ import torch
 import yaml
 from omegaconf import DictConfig
 
-from trainer.bundle import (
-    FP32_MODEL,
-    PREPROCESS,
-    QUANTIZED_MODELS,
-    contract,
-    sha256_file,
-    verify_bundle,
-    write_manifest,
-)
-from trainer.bundle import write_readme as write_bundle_readme
 from trainer.config import to_container
 from trainer.data import DataError, LabelMap, data_spec_from_dict, prepare_data
 from trainer.data.normalize import NORMALIZER_VERSION
 from trainer.data.spec import SPLITS
-from trainer.export_publish import PublishSettings, publish_bundle
-from trainer.export_source import ResolvedSource, resolve_source
-from trainer.gates import (
+from trainer.exporting.gates import (
     GateError,
     GateSettings,
     accuracy_report,
@@ -51,11 +39,23 @@ from trainer.gates import (
     format_accuracy_table,
     gate_settings_from_dict,
 )
-from trainer.onnx_export import DEFAULT_EXTERNAL_DATA_MIN_BYTES, bundle_metadata, export_onnx, write_metadata
-from trainer.predict import BundlePredictor
-from trainer.quantize import QuantizeSettings, quantize_model, quantize_settings_from_dict
-from trainer.run_folder import git_state, versions
-from trainer.smoke import write_smoke
+from trainer.exporting.onnx_graph import DEFAULT_EXTERNAL_DATA_MIN_BYTES, bundle_metadata, export_onnx, write_metadata
+from trainer.exporting.quantize import QuantizeSettings, quantize_model, quantize_settings_from_dict
+from trainer.runs.folder import git_state, versions
+from trainer.serving.bundle import (
+    FP32_MODEL,
+    PREPROCESS,
+    QUANTIZED_MODELS,
+    contract,
+    sha256_file,
+    verify_bundle,
+    write_manifest,
+)
+from trainer.serving.bundle import write_readme as write_bundle_readme
+from trainer.serving.predictor import BundlePredictor
+from trainer.serving.smoke import write_smoke
+from trainer.tracking.publish import PublishSettings, publish_bundle
+from trainer.tracking.sources import ResolvedSource, resolve_source
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import yaml
 from omegaconf import DictConfig, open_dict
 
 from trainer.config import to_container
-from trainer.run_folder import git_state, write_json, write_yaml
+from trainer.runs.folder import git_state, write_json, write_yaml
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class _Parent:
         """Log a fold trained elsewhere as a child run: its test/validation metrics and run folder files."""
         if self.run_id is None:
             return None
-        from trainer.metrics import flatten_metrics
+        from trainer.scoring.metrics import flatten_metrics
 
         run = self.client.create_run(
             self.experiment_id,

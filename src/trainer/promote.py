@@ -2,7 +2,7 @@
 
 Reads top to bottom: candidate and champion versions → their runs' saved test predictions → shared
 test set? → paired comparison (:func:`trainer.compare.compare_pair`) → rules → move the alias or not →
-record the decision as tags on the candidate version (:func:`trainer.registry.record_decision`).
+record the decision as tags on the candidate version (:func:`trainer.tracking.registry.record_decision`).
 
 The rules (``rules.*`` in ``configs/promote.yaml``), all of which must pass:
 
@@ -30,11 +30,12 @@ import hydra
 from omegaconf import DictConfig
 
 from trainer.compare import StatsSettings, compare_pair
+from trainer.comparison.evidence import download_evidence
+from trainer.comparison.stats import decision_metric
 from trainer.config import to_container
 from trainer.data.spec import ConfigError, build_dataclass
-from trainer.evidence import download_evidence
-from trainer.metrics import POINTS_TOLERANCE
-from trainer.registry import (
+from trainer.scoring.metrics import POINTS_TOLERANCE
+from trainer.tracking.registry import (
     RegistryError,
     evidence_run_id,
     model_version,
@@ -42,7 +43,6 @@ from trainer.registry import (
     record_decision,
     version_for_run,
 )
-from trainer.stats import decision_metric
 
 REFUSED_EXIT = 3
 

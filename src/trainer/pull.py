@@ -3,7 +3,7 @@
 Downloads the export bundle of the version (its own source for ``onnx-bundle`` versions, else the
 ``export/`` folder of its run) into a hidden folder beside ``dest``, checks every file against the
 manifest's sha256 (nothing missing, nothing extra), reruns the reference predictor on the bundle's
-smoke examples (:mod:`trainer.smoke`), and only then renames it to ``dest``. Any mismatch fails
+smoke examples (:mod:`trainer.serving.smoke`), and only then renames it to ``dest``. Any mismatch fails
 loudly (exit status 2), naming the file or example, and leaves nothing at ``dest``.
 
 Needs mlflow, onnxruntime and tokenizers only (no torch). The tracking server comes from
@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from trainer.bundle import BundleError, verify_bundle
-from trainer.registry import RegistryError, bundle_uri, model_version
-from trainer.smoke import check_smoke
+from trainer.serving.bundle import BundleError, verify_bundle
+from trainer.serving.smoke import check_smoke
+from trainer.tracking.registry import RegistryError, bundle_uri, model_version
 
 
 def pull(ref: str, dest: Path, tracking_uri: str, overwrite: bool = False, atol: float | None = None) -> dict[str, Any]:

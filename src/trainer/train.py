@@ -19,19 +19,19 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-from trainer.calibration import calibrate, probabilities
 from trainer.config import to_container
+from trainer.config.instantiate import safe_instantiate
 from trainer.data import data_spec_from_dict, prepare_data
 from trainer.data.labels import resolve_loss_weights
 from trainer.data.tokenized import make_collator, make_loader, tokenize_cached
-from trainer.instantiate import safe_instantiate
-from trainer.metrics import compute_metrics, tune_thresholds
 from trainer.models.sources import load_classifier, model_spec_from_dict
-from trainer.module import ClassifierModule, predict_logits
-from trainer.predictions import write_predictions
-from trainer.resume import EpochSeed
-from trainer.run_folder import git_state, run_info, write_json, write_readme, write_yaml
+from trainer.runs.folder import git_state, run_info, write_json, write_readme, write_yaml
+from trainer.scoring.calibration import calibrate, probabilities
+from trainer.scoring.metrics import compute_metrics, tune_thresholds
+from trainer.scoring.predictions import write_predictions
 from trainer.tracking import make_tracker
+from trainer.training.module import ClassifierModule, predict_logits
+from trainer.training.resume import EpochSeed
 
 log = logging.getLogger(__name__)
 

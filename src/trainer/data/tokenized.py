@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
+from trainer.data.sampling import EpochShuffleSampler
 from trainer.data.spec import SPLITS
-from trainer.resume import EpochShuffleSampler
 
 TOKENIZE_VERSION = "1"
 _DONE = "COMPLETE"

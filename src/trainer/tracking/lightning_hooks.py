@@ -23,8 +23,8 @@ from trainer.tracking.params import mlflow_key
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-    from trainer.module import ClassifierModule
     from trainer.tracking.mlflow_tracker import MlflowTracker
+    from trainer.training.module import ClassifierModule
 
 # The key of the callback's state in a Lightning checkpoint: fixed, so renaming the class keeps resume working.
 CHECKPOINT_STATE_KEY = "MlflowRunCallback"

@@ -6,7 +6,7 @@ One run per training job, created by rank 0 before ``trainer.fit`` spawns any DD
 
 What a run holds (README "Tracking"): the resolved config as params and as ``config.yaml``; tags for
 git, entry point, model, data, host and versions; each split as a dataset input; train loss/lr per
-step, every validation metric per epoch, test metrics at the end (names: :mod:`trainer.metrics`);
+step, every validation metric per epoch, test metrics at the end (names: :mod:`trainer.scoring.metrics`);
 system metrics; figures per validation epoch and for test; the run folder's JSON files; the best
 model as a pyfunc, optionally registered with an alias.
 """
@@ -28,14 +28,14 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainer.figures import (
+from trainer.runs.folder import MODEL_MB_METRIC, model_weight_bytes, versions, write_json, write_yaml
+from trainer.scoring.figures import (
     confusion_matrix_figure,
     language_bar_figure,
     precision_recall_figure,
     reliability_figure,
 )
-from trainer.metrics import compute_metrics, flatten_metrics, predict_labels
-from trainer.run_folder import MODEL_MB_METRIC, model_weight_bytes, versions, write_json, write_yaml
+from trainer.scoring.metrics import compute_metrics, flatten_metrics, predict_labels
 from trainer.tracking.connection import MlflowSettings, connect, experiment_id
 from trainer.tracking.lightning_hooks import MlflowMetricsLogger, MlflowRunCallback, run_id_in_checkpoint
 from trainer.tracking.model_logging import log_pyfunc_model

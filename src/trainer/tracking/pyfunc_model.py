@@ -27,10 +27,10 @@ import torch
 from mlflow.pyfunc import PythonModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from trainer.calibration import probabilities
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig, normalize_text
-from trainer.metrics import predict_labels
+from trainer.scoring.calibration import probabilities
+from trainer.scoring.metrics import predict_labels
 
 # Keys of the pyfunc's ``artifacts``: what load_context finds in ``context.artifacts``.
 MODEL_DIR, LABELS, THRESHOLDS, INFERENCE = "model_dir", "labels", "thresholds", "inference"

@@ -153,7 +153,7 @@ def write_readme(folder: Path, summary: dict[str, Any]) -> None:
         "# Export bundle",
         "",
         "Written by `python -m trainer.export`; check it with "
-        "`python -c \"from trainer.bundle import verify_bundle; verify_bundle('.')\"`, "
+        "`python -c \"from trainer.serving.bundle import verify_bundle; verify_bundle('.')\"`, "
         'predict with `python -m trainer.predict <bundle> "text"`.',
         "",
     ]

@@ -5,7 +5,7 @@ Training runs and evaluation runs (``python -m trainer.evaluate``) have the same
 ``labels.json``, ``thresholds.json``, ``data_digest.json`` (``splits.<split>``: content hash of the
 processed split), ``predictions/<split>.csv``, optionally ``metrics.json``, ``run_info.json``,
 ``data_report.json``, and an export bundle's ``export/manifest.json`` / ``export/smoke.json``.
-Metrics are recomputed from the predictions with :func:`trainer.metrics.compute_metrics`, so every
+Metrics are recomputed from the predictions with :func:`trainer.scoring.metrics.compute_metrics`, so every
 number in a comparison comes from the same rows the statistics resample.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
+from trainer.comparison.stats import Decisions
 from trainer.data.labels import LabelMap
-from trainer.metrics import compute_metrics, predict_labels
-from trainer.predictions import read_predictions
-from trainer.run_folder import MODEL_MB_METRIC, model_weight_bytes
-from trainer.stats import Decisions
+from trainer.runs.folder import MODEL_MB_METRIC, model_weight_bytes
+from trainer.scoring.metrics import compute_metrics, predict_labels
+from trainer.scoring.predictions import read_predictions
 
 RUN_FILES = ("labels.json", "thresholds.json", "data_digest.json", "metrics.json", "run_info.json", "data_report.json")
 EXPORT_FILES = ("export/manifest.json", "export/smoke.json")

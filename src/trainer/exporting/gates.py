@@ -4,7 +4,7 @@
    and the bundle's tokenizer reproduces the training tokenizer's ids.
 2. Accuracy: the reduced-precision graph loses at most ``max_drop_overall`` points of the main metric
    against the fp32 graph, and at most ``max_drop_per_language`` for every language with at least
-   ``min_language_rows`` rows. Metrics come from :func:`trainer.metrics.compute_metrics`, the code
+   ``min_language_rows`` rows. Metrics come from :func:`trainer.scoring.metrics.compute_metrics`, the code
    training reports with; the report lists every language, gated or not.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from trainer.data.labels import LabelMap
-from trainer.metrics import POINTS_TOLERANCE, compute_metrics
-from trainer.predict import BundlePredictor
+from trainer.scoring.metrics import POINTS_TOLERANCE, compute_metrics
+from trainer.serving.predictor import BundlePredictor
 
 
 class GateError(RuntimeError):

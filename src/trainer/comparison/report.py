@@ -2,7 +2,7 @@
 
 Both documents are rendered from one list of sections (heading, text lines, tables, figures), so they
 never disagree. The HTML embeds every figure as a base64 PNG: it opens anywhere, including as an
-MLflow artifact, with no file beside it. Figures are built without pyplot (see :mod:`trainer.figures`).
+MLflow artifact, with no file beside it. Figures are built without pyplot (see :mod:`trainer.scoring.figures`).
 """
 
 from __future__ import annotations

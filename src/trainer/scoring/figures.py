@@ -16,7 +16,7 @@ import torchmetrics.functional.classification as tmf
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from trainer.calibration import expected_calibration_error, reliability_bins
+from trainer.scoring.calibration import expected_calibration_error, reliability_bins
 
 
 def _size(n_labels: int) -> tuple[float, float]:
@@ -126,7 +126,7 @@ def reliability_figure(
 ) -> Figure:
     """Accuracy against confidence per equal-width bin, with the expected calibration error in the title.
 
-    Bins and ECE come from :mod:`trainer.calibration`, so the figure and ``calibration.json`` agree.
+    Bins and ECE come from :mod:`trainer.scoring.calibration`, so the figure and ``calibration.json`` agree.
     """
     conf, acc, count = reliability_bins(probs.float(), targets, multilabel, n_bins)
     ece = expected_calibration_error(probs.float(), targets, multilabel, n_bins)

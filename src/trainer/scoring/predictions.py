@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from trainer.data.labels import LabelMap
-from trainer.metrics import predict_labels
+from trainer.scoring.metrics import predict_labels
 
 
 def _names(row: torch.Tensor, label_map: LabelMap) -> str:

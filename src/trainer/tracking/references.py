@@ -9,7 +9,7 @@ Accepted forms:
   ``onnx-bundle`` (``python -m trainer.export ... publish.register_model=...``) is downloaded as a
   bundle; any other version is resolved through the run that produced it.
 
-Run and registry sources reuse :func:`trainer.export_source.resolve_source` (one place knows how the
+Run and registry sources reuse :func:`trainer.tracking.sources.resolve_source` (one place knows how the
 tracker lays runs out). Whatever the form, a :class:`ModelRef` carries what evaluation must apply
 exactly as training did: label map, thresholds, temperature, text normaliser and maximum length.
 """
@@ -27,12 +27,12 @@ from typing import Any, Literal, Protocol
 import torch
 import yaml
 
-from trainer.bundle import MANIFEST, PREPROCESS, read_manifest
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig
 from trainer.data.spec import build_dataclass
-from trainer.export_source import SourceError, resolve_source
-from trainer.registry import BUNDLE_FORMAT_TAG, RegistryError, model_version
+from trainer.serving.bundle import MANIFEST, PREPROCESS, read_manifest
+from trainer.tracking.registry import BUNDLE_FORMAT_TAG, RegistryError, model_version
+from trainer.tracking.sources import SourceError, resolve_source
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ class BundleScorer:
     """One ONNX graph of a bundle (``auto``: the quantised one when present)."""
 
     def __init__(self, bundle_dir: Path, graph: str = "auto", batch_size: int = 32) -> None:
-        from trainer.predict import BundlePredictor
+        from trainer.serving.predictor import BundlePredictor
 
         self.predictor = BundlePredictor(bundle_dir, graph, batch_size=batch_size, verify=True)
 

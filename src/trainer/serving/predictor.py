@@ -6,7 +6,7 @@
 Needs only numpy, onnxruntime and tokenizers: it must not import torch, transformers or any trainer
 module that does (``trainer.data`` is stdlib-only). It applies what training applied: the dataset's
 text normaliser, the tokenizer and max length, the temperature and the tuned thresholds, with the
-decision rule of :func:`trainer.metrics.predict_labels` (a test keeps the two in step).
+decision rule of :func:`trainer.scoring.metrics.predict_labels` (a test keeps the two in step).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from trainer.bundle import FP32_MODEL, PREPROCESS, QUANTIZED_MODELS, BundleError, verify_bundle
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig, normalize_text
+from trainer.serving.bundle import FP32_MODEL, PREPROCESS, QUANTIZED_MODELS, BundleError, verify_bundle
 
 
 def _read_json(path: Path) -> Any:
@@ -158,7 +158,7 @@ def scores_from_logits(logits: np.ndarray, task: str, temperature: float = 1.0) 
 
 
 def decide(probs: np.ndarray, label_map: LabelMap, thresholds: Sequence[float] | None) -> np.ndarray:
-    """The rule of :func:`trainer.metrics.predict_labels`, in numpy: 0/1 per label or a class index."""
+    """The rule of :func:`trainer.scoring.metrics.predict_labels`, in numpy: 0/1 per label or a class index."""
     if label_map.task == "multilabel":
         per_label = np.asarray(thresholds if thresholds is not None else [0.5] * label_map.num_labels, dtype=np.float32)
         return (probs >= per_label).astype(np.int64)

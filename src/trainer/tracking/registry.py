@@ -17,7 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from trainer.bundle import MANIFEST
+from trainer.serving.bundle import MANIFEST
 
 BUNDLE_FORMAT_TAG = "onnx-bundle"
 EXPORT_ARTIFACT = "export"

@@ -2,7 +2,7 @@
 
 ``smoke.json`` holds a few neutral texts with the label and scores the bundle's served graph gave
 when it was built, plus the latency measured then (batch 1, one thread). :func:`check_smoke` reruns
-the reference predictor (:class:`trainer.predict.BundlePredictor`) on the same texts; any different
+the reference predictor (:class:`trainer.serving.predictor.BundlePredictor`) on the same texts; any different
 label, or any score further than ``atol`` away, is a failure naming the row. A bundle whose bytes
 verify against its manifest but whose behaviour changed (another onnxruntime, a broken tokenizer
 install) is caught here.
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from trainer.bundle import BundleError
-from trainer.predict import BundlePredictor
+from trainer.serving.bundle import BundleError
+from trainer.serving.predictor import BundlePredictor
 
 SMOKE_FILE = "smoke.json"
 SMOKE_TEXTS = (

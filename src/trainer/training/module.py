@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from trainer.calibration import probabilities
 from trainer.data.labels import LabelMap
-from trainer.metrics import compute_metrics
+from trainer.scoring.calibration import probabilities
+from trainer.scoring.metrics import compute_metrics
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.export_source import ResolvedSource
+from trainer.tracking.sources import ResolvedSource
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Everything here works on *decisions* (predicted labels after thresholds) of runs scored on one test
 set. Resampling is vectorised: a bootstrap replicate is a vector of row counts (multinomial), and
 every metric is computed from count-weighted confusion sums, so 1,000 replicates of 10,000 rows take
-about a second. The formulas reproduce :func:`trainer.metrics.compute_metrics` (torchmetrics) exactly,
+about a second. The formulas reproduce :func:`trainer.scoring.metrics.compute_metrics` (torchmetrics) exactly,
 including its macro average that skips classes absent from both gold and predictions of single-label
 tasks; a unit test holds them together. Report point estimates from ``compute_metrics``; use this
 module for the intervals and p-values around them.
