@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from trainer.data import data_spec_from_dict, prepare_data
-from trainer.data.labels import LabelMap, build_label_map, loss_weights_from_counts
+from trainer.data.labels import LabelMap, build_label_map
 from trainer.data.splits import kfold_split, ratio_split
+from trainer.training.loss_weights import loss_weights_from_counts
 
 from .conftest import write_csv
 

@@ -29,7 +29,8 @@ from trainer.config import to_container
 from trainer.data import ConfigError, DataError, DataSpec, LabelMap, data_spec_from_dict, prepare_data
 from trainer.data.prepare import Example
 from trainer.data.spec import SPLITS
-from trainer.runs.folder import git_state, run_info, write_json, write_yaml
+from trainer.runs.folder import write_json, write_yaml
+from trainer.runs.provenance import git_state, run_info
 from trainer.scoring.calibration import expected_calibration_error, probabilities
 from trainer.scoring.figures import (
     confusion_matrix_figure,

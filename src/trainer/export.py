@@ -41,7 +41,7 @@ from trainer.exporting.gates import (
 )
 from trainer.exporting.onnx_graph import DEFAULT_EXTERNAL_DATA_MIN_BYTES, bundle_metadata, export_onnx, write_metadata
 from trainer.exporting.quantize import QuantizeSettings, quantize_model, quantize_settings_from_dict
-from trainer.runs.folder import git_state, versions
+from trainer.runs.provenance import git_state, versions
 from trainer.serving.bundle import (
     FP32_MODEL,
     PREPROCESS,

@@ -29,7 +29,8 @@ import yaml
 from omegaconf import DictConfig, open_dict
 
 from trainer.config import to_container
-from trainer.runs.folder import git_state, write_json, write_yaml
+from trainer.runs.folder import write_json, write_yaml
+from trainer.runs.provenance import git_state
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,15 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from trainer.config import to_container
 from trainer.config.instantiate import safe_instantiate
 from trainer.data import data_spec_from_dict, prepare_data
-from trainer.data.labels import resolve_loss_weights
 from trainer.data.tokenized import make_collator, make_loader, tokenize_cached
 from trainer.models.sources import load_classifier, model_spec_from_dict
-from trainer.runs.folder import git_state, run_info, write_json, write_readme, write_yaml
+from trainer.runs.folder import RunFolder, write_json, write_yaml
+from trainer.runs.provenance import git_state, run_info
 from trainer.scoring.calibration import calibrate, probabilities
 from trainer.scoring.metrics import compute_metrics, tune_thresholds
 from trainer.scoring.predictions import write_predictions
 from trainer.tracking import make_tracker
+from trainer.training.loss_weights import resolve_loss_weights
 from trainer.training.module import ClassifierModule, predict_logits
 from trainer.training.resume import EpochSeed
 
@@ -267,8 +268,7 @@ def _fit_and_save(
             },
         ),
     )
-    write_readme(
-        run_dir,
+    RunFolder(run_dir).write_readme(
         {"model": model_spec.name, "data": spec.name, "task": spec.task, f"test {m.main_metric}": f"{main_value:.4f}"},
     )
     tracker.log_final(

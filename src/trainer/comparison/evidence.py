@@ -20,7 +20,7 @@ import torch
 
 from trainer.comparison.stats import Decisions
 from trainer.data.labels import LabelMap
-from trainer.runs.folder import MODEL_MB_METRIC, model_weight_bytes
+from trainer.runs.folder import MODEL_MB_METRIC, RunFolder
 from trainer.scoring.metrics import compute_metrics, predict_labels
 from trainer.scoring.predictions import read_predictions
 
@@ -77,7 +77,7 @@ def _costs(folder: Path, model_bytes: float | None) -> dict[str, float | None]:
     epochs = info.get("epochs_run")
     files = manifest.get("files") or {}
     if model_bytes is None and (folder / "model").is_dir():
-        model_bytes = float(model_weight_bytes(folder))
+        model_bytes = float(RunFolder(folder).model_weight_bytes())
     if model_bytes is None and "model.onnx" in files:
         model_bytes = float(files["model.onnx"]["bytes"] + (files.get("model.onnx.data") or {}).get("bytes", 0))
     int8 = files.get("model.int8.onnx")

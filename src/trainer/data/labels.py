@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,34 +80,38 @@ def build_label_map(
     return LabelMap(task, names)
 
 
-LOSS_WEIGHT_MODES = ("balanced", "sqrt_balanced")
+def encode_targets(
+    rows: Sequence[Any],
+    label_map: LabelMap,
+    *,
+    column: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    hint: str = "",
+) -> list[Any]:
+    """Targets of ``rows`` (objects with ``raw_label``, ``source``, ``row``, ``line``) in the model's label order.
 
-
-def resolve_loss_weights(value: Any, label_map: LabelMap, train_labels: list[Any], key: str) -> list[float] | None:
-    """A config's loss weights as given (a list, or None), or computed from the training counts when named."""
-    if isinstance(value, str):
-        return loss_weights_from_counts(label_map, train_labels, value, key)
-    return value
-
-
-def loss_weights_from_counts(label_map: LabelMap, train_labels: list[Any], mode: str, key: str) -> list[float]:
-    """Per-label loss weights computed from the training split (``module.class_weights`` / ``module.pos_weight``).
-
-    ``balanced``: single-label, ``n / (k * n_c)`` per class (scikit-learn's rule); multi-label, BCE
-    ``pos_weight = n_neg / n_pos`` per label. ``sqrt_balanced`` takes the square root of either, a milder
-    correction that often trains steadier on rare labels. A label with no training positives gets 1.0.
+    The one label -> target mapping: class indices for single-label tasks, 0/1 vectors for multi-label.
+    ``mapping`` renames raw labels first (another dataset's names); an unknown label is a
+    :class:`~trainer.data.reader.DataError` naming file, row and column, followed by ``hint``.
     """
-    if mode not in LOSS_WEIGHT_MODES:
-        raise ValueError(
-            f"{key}={mode!r}: expected a list of {label_map.num_labels} numbers or one of {list(LOSS_WEIGHT_MODES)}"
-        )
-    k, n = label_map.num_labels, len(train_labels)
-    if label_map.task == "multilabel":
-        pos = [sum(int(row[j]) for row in train_labels) for j in range(k)]
-        raw = [(n - p) / p if p else 1.0 for p in pos]
-    else:
-        counts = [0] * k
-        for y in train_labels:
-            counts[int(y)] += 1
-        raw = [n / (k * c) if c else 1.0 for c in counts]
-    return [round(w**0.5 if mode == "sqrt_balanced" else w, 6) for w in raw]
+    from trainer.data.reader import DataError
+
+    index = label_map.label2id
+    out: list[Any] = []
+    for e in rows:
+        values = e.raw_label if isinstance(e.raw_label, tuple) else (e.raw_label,)
+        mapped = [mapping.get(str(v), str(v)) for v in values] if mapping else list(values)
+        unknown = [v for v, m in zip(values, mapped, strict=True) if m not in index]
+        if unknown:
+            raise DataError(
+                f"label {unknown[0]!r} is not one of the labels {list(label_map.names)}{hint}",
+                file=e.source,
+                row=e.row,
+                column=column,
+                line=e.line,
+            )
+        if label_map.task == "multilabel":
+            out.append([1.0 if n in mapped else 0.0 for n in label_map.names])
+        else:
+            out.append(index[mapped[0]])
+    return out

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.data.labels import LabelMap, build_label_map
+from trainer.data.labels import LabelMap, build_label_map, encode_targets
 from trainer.data.normalize import NORMALIZER_VERSION, normalize_text
 from trainer.data.reader import DataError, RawTable, read_table
 from trainer.data.report import DataReport, build_report
@@ -146,27 +146,10 @@ def _stratum(e: Example) -> str:
 
 def _encode_labels(splits: dict[str, list[Example]], spec: DataSpec, label_map: LabelMap) -> None:
     column = spec.label_column or ",".join(spec.label_columns)
-    index = label_map.label2id
     for split, rows in splits.items():
-        for e in rows:
-            values = e.raw_label if isinstance(e.raw_label, tuple) else (e.raw_label,)
-            for v in values:
-                if v not in index:
-                    raise DataError(
-                        f"label {v!r} in split {split} does not occur in the training data "
-                        f"(known: {list(label_map.names)}; map names with data.label_names)",
-                        file=e.source,
-                        row=e.row,
-                        column=column,
-                        line=e.line,
-                    )
-            if spec.task == "multilabel":
-                vec = [0.0] * label_map.num_labels
-                for v in values:
-                    vec[index[v]] = 1.0
-                e.label = vec
-            else:
-                e.label = index[e.raw_label]
+        hint = f" of the training data (split {split}; map names with data.label_names)"
+        for e, target in zip(rows, encode_targets(rows, label_map, column=column, hint=hint), strict=True):
+            e.label = target
 
 
 def _check_train_support(train: list[Example], spec: DataSpec, label_map: LabelMap) -> None:

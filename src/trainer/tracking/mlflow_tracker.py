@@ -28,7 +28,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainer.runs.folder import MODEL_MB_METRIC, model_weight_bytes, versions, write_json, write_yaml
+from trainer.runs.folder import MODEL_MB_METRIC, RunFolder, write_json, write_yaml
+from trainer.runs.provenance import versions
 from trainer.scoring.figures import (
     confusion_matrix_figure,
     language_bar_figure,
@@ -307,7 +308,7 @@ class MlflowTracker:
         if metrics.get("best_epoch_score") is not None:
             summary["best_epoch_score"] = metrics["best_epoch_score"]
         # The weights travel inside the pyfunc model, not as run artifacts: record their size for comparisons.
-        weights = model_weight_bytes(run_dir)
+        weights = RunFolder(run_dir).model_weight_bytes()
         if weights:
             summary[MODEL_MB_METRIC] = weights / 1e6
         # calibration/temperature, calibration/ece_before/test, calibration/ece_after/test, ...

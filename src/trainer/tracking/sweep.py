@@ -34,7 +34,7 @@ class MlflowSweepCallback(Callback):
         tracking = config.get("tracking")
         if tracking is None or tracking.get("backend") != "mlflow":
             return
-        from trainer.runs.folder import git_state
+        from trainer.runs.provenance import git_state
         from trainer.tracking.connection import MlflowSettings, connect, experiment_id
 
         settings = MlflowSettings.from_dict(OmegaConf.to_container(tracking, resolve=True))  # type: ignore[arg-type]
