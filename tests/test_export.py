@@ -141,6 +141,30 @@ def test_export_config_composes_with_every_quantization_option() -> None:
         assert cfg["out_dir"] is None and cfg["gates"]["parity_atol"] == 1e-4
 
 
+def test_publish_into_an_embedded_store_keeps_artifacts_beside_the_database(tmp_path: Path, monkeypatch: Any) -> None:
+    """An export run created in an embedded (sqlite) store keeps its artifacts in ``<db dir>/artifacts/<exp>``
+    as training runs do (tracking.connection), never in ``./mlruns`` of whatever folder export ran from."""
+    from trainer.tracking.publish import PublishSettings, publish_bundle
+    from trainer.tracking.sources import ResolvedSource
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "labels.json").write_text(json.dumps({"names": LABELS}))
+    write_manifest(bundle, {})
+    store = tmp_path / "store"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = tmp_path / "run"
+    source = ResolvedSource("run_folder", str(run), run, run / "model", None, "run")
+    published = publish_bundle(bundle, source, PublishSettings("mlflow", uri, "export"), {"x": 1.0}, {"bundle": "b"})
+    artifacts = store / "artifacts" / "export"
+    assert published["new_run"] and published["artifact_uri"].startswith(artifacts.resolve().as_uri())
+    assert [p.name for p in artifacts.rglob("manifest.json")] == ["manifest.json"]
+    assert list(elsewhere.iterdir()) == [], "artifacts landed in the current directory"
+
+
 # -- integration: one tiny run, exported ----------------------------------------------------------------
 
 

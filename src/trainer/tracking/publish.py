@@ -52,6 +52,8 @@ def publish_bundle(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from trainer.tracking.connection import MlflowSettings, experiment_id
+
     if not settings.uri:
         raise ValueError("tracking.uri is required to publish an export (or run with tracking=none)")
     client = MlflowClient(settings.uri)
@@ -67,8 +69,8 @@ def publish_bundle(
         for key, value in all_tags.items():
             client.set_tag(run_id, f"export.{key}", value)
     else:
-        experiment = client.get_experiment_by_name(settings.experiment_name)
-        exp_id = experiment.experiment_id if experiment else client.create_experiment(settings.experiment_name)
+        # The one get-or-create (tracking.connection): an embedded store's artifacts go beside its database.
+        exp_id = experiment_id(client, MlflowSettings(uri=settings.uri, experiment_name=settings.experiment_name))
         run = client.create_run(exp_id, run_name=f"export-{bundle.name}", tags=all_tags)
         run_id, created = run.info.run_id, True
     client.log_artifacts(run_id, str(bundle), ARTIFACT_PATH)
