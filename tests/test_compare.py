@@ -231,3 +231,38 @@ def test_runs_are_selected_by_experiment_run_ids_and_filter(compared: SimpleName
         select_runs(client, Selection(experiments=["no-such-experiment"]))
     with pytest.raises(ConfigError, match="refusing to compare every run"):
         select_runs(client, Selection())
+
+
+def test_the_report_run_lands_beside_the_embedded_store(
+    shared_cache: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a ``sqlite:///`` store the ``compare`` experiment keeps its artifacts in ``<db dir>/artifacts/compare``
+    (as every other experiment), not in ``./mlruns`` of whatever folder compare ran from."""
+    from mlflow.tracking import MlflowClient
+
+    from trainer.compare import Selection, StatsSettings, run_compare
+    from trainer.tracking.connection import local_artifact_location
+
+    require_demo_data()
+    template = shared_run(tmp_path_factory.getbasetemp(), shared_cache)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # Before any client exists: MLflow resolves an embedded store's default artifact root against the cwd.
+    monkeypatch.chdir(elsewhere)
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    client = MlflowClient(uri)
+    exp = client.create_experiment("runs", artifact_location=local_artifact_location(uri, "runs"))
+    ids = [
+        log_run_folder(client, exp, synthetic_run(template, tmp_path / name, {"*": 0.85}, seed=1), {})
+        for name in ("a", "b")
+    ]
+    result = run_compare(uri, Selection(run_ids=ids), ids[0], "test", [], StatsSettings(n_boot=100), tmp_path / "out")
+
+    compare = client.get_experiment_by_name("compare")
+    assert compare.artifact_location == local_artifact_location(uri, "compare")
+    run = client.get_run(result["mlflow_run_id"])
+    assert run.info.artifact_uri.startswith(compare.artifact_location)
+    assert {"report.md", "comparison.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert (tmp_path / "store" / "artifacts" / "compare").is_dir()
+    assert not (elsewhere / "mlruns").exists()

@@ -282,8 +282,10 @@ def run_compare(
 def _log_report(
     client: Any, experiment_name: str, result: dict[str, Any], files: dict[str, Path], out_dir: Path
 ) -> str:
-    exp = client.get_experiment_by_name(experiment_name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment_name)
+    from trainer.tracking.connection import MlflowSettings, experiment_id
+
+    # The one get-or-create: with an embedded store it puts the artifacts beside the database.
+    exp_id = experiment_id(client, MlflowSettings(uri=result["tracking_uri"], experiment_name=experiment_name))
     compared = [k for k in result["runs"] if k != result["baseline"]]
     run = client.create_run(
         exp_id,
