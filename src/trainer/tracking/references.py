@@ -1,17 +1,19 @@
-"""What ``model=`` (evaluate) names, resolved to local files, and a scorer that turns texts into logits.
+"""The one resolver of model references, for ``export source=``, ``evaluate model=`` and ``promote``.
 
 Accepted forms:
 
-- a run folder (``python -m trainer.train`` output): the transformers ``model/`` is scored with torch;
-- an export bundle folder (has ``manifest.json``): its ONNX graph is scored with onnxruntime;
+- a run folder (``python -m trainer.train`` output): its transformers ``model/`` folder;
+- an export bundle folder (has ``manifest.json``): its ONNX graphs (evaluate only);
 - an MLflow run id or ``runs:/<id>``: the run's files and model are downloaded;
-- ``models:/<name>@<alias>`` or ``models:/<name>/<version>``: a version whose tag ``format`` is
-  ``onnx-bundle`` (``python -m trainer.export ... publish.register_model=...``) is downloaded as a
-  bundle; any other version is resolved through the run that produced it.
+- ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` (parsed by :func:`registry.parse_model_uri`): a
+  version whose tag ``format`` is ``onnx-bundle`` is downloaded as a bundle; any other version is resolved
+  through the run that produced it.
 
-Run and registry sources reuse :func:`trainer.tracking.sources.resolve_source` (one place knows how the
-tracker lays runs out). Whatever the form, a :class:`ModelRef` carries what evaluation must apply
-exactly as training did: label map, thresholds, temperature, text normaliser and maximum length.
+An MLflow run holds the run folder's files at its artifact root; the weights sit once inside the pyfunc
+model that the run's ``model_uri`` tag points at (``artifacts/**/config.json``), or in a ``model_hf/``
+artifact for runs logged by hand. Every MLflow call uses the given tracking URI (never the process-wide
+default), so an explicit ``tracking.uri`` works without ``MLFLOW_TRACKING_URI``. mlflow is imported only
+for MLflow references.
 """
 
 from __future__ import annotations
@@ -19,20 +21,47 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import torch
-import yaml
+from typing import Any, Literal
 
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig
 from trainer.data.spec import build_dataclass
+from trainer.runs.folder import OPTIONAL_FILES, REQUIRED_FILES, RunFolder
 from trainer.serving.bundle import MANIFEST, PREPROCESS, read_manifest
 from trainer.tracking.registry import BUNDLE_FORMAT_TAG, RegistryError, model_version
-from trainer.tracking.sources import SourceError, resolve_source
+
+MODEL_ARTIFACT_PATH = "model_hf"
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class SourceError(ValueError):
+    """A reference cannot be resolved; the message says what was looked for where."""
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A run folder on local disk (downloaded for MLflow references) and its transformers model folder."""
+
+    kind: Literal["run_folder", "mlflow_run", "registered_model"]
+    uri: str
+    run_dir: Path
+    model_dir: Path
+    run_id: str | None
+    name: str
+
+    @property
+    def run(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir) if self.kind == "run_folder" else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -73,19 +102,127 @@ class ModelRef:
         }
 
 
-def _json(path: Path) -> Any:
-    if not path.is_file():
-        raise SourceError(f"{path}: missing")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def tracking_uri_for(ref: str, tracking_uri: str | None) -> str:
+    """The given URI, else ``MLFLOW_TRACKING_URI``; a reference into MLflow without either is an error."""
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         raise SourceError(f"{ref} lives in MLflow: pass tracking=mlflow tracking.uri=... (or set MLFLOW_TRACKING_URI)")
     return uri
 
 
+# -- runs: export source=, and evaluate model= for anything that is not a bundle -----------------------
+def resolve_source(source: str, download_dir: Path, tracking_uri: str | None = None) -> ResolvedSource:
+    """Find or fetch the run behind ``source``; MLflow sources are downloaded under ``download_dir``."""
+    if not source or source == "???":
+        raise SourceError("source is required: a run folder, an MLflow run id or models:/name@alias")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        run_dir = path.resolve()
+        _check_run_folder(run_dir, run_dir / "model", source)
+        return ResolvedSource("run_folder", str(run_dir), run_dir, run_dir / "model", None, run_dir.name)
+    if source.startswith("models:/"):
+        version = _version(source, tracking_uri)
+        if not version.run_id:
+            raise SourceError(f"source={source}: model version {version.version} has no run to export from")
+        label = _version_label(version)
+        return _download_run(source, version.run_id, download_dir, tracking_uri, "registered_model", label)
+    run_id = source.removeprefix("runs:/").strip("/")
+    if _RUN_ID.fullmatch(run_id):
+        return _download_run(source, run_id, download_dir, tracking_uri, "mlflow_run", run_id)
+    raise SourceError(f"source={source!r} is not a folder, an MLflow run id (32 hex digits) or models:/name@alias")
+
+
+def _check_run_folder(run_dir: Path, model_dir: Path, source: str) -> None:
+    missing = RunFolder(run_dir).missing()
+    if not (model_dir / "config.json").is_file():
+        missing.append(f"{model_dir.name}/config.json")
+    if missing:
+        raise SourceError(
+            f"source={source}: {run_dir} lacks {missing}; expected a run folder written by python -m trainer.train"
+        )
+
+
+def _version(ref: str, tracking_uri: str | None) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri_for(ref, tracking_uri), registry_uri=tracking_uri_for(ref, tracking_uri))
+    try:
+        return model_version(client, ref)
+    except RegistryError as err:
+        raise SourceError(f"source={err}") from None
+
+
+def _version_label(version: Any) -> str:
+    return re.sub(r"[^\w.-]+", "-", f"{version.name}-v{version.version}")
+
+
+def _download_run(
+    source: str,
+    run_id: str,
+    download_dir: Path,
+    tracking_uri: str | None,
+    kind: Literal["mlflow_run", "registered_model"],
+    name: str,
+) -> ResolvedSource:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri_for(source, tracking_uri)
+    client = MlflowClient(uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as err:
+        raise SourceError(f"source={source}: no such MLflow run in {uri} ({err.message})") from None
+    run_dir = download_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    present = {a.path for a in client.list_artifacts(run_id)}
+    for file_name in (*REQUIRED_FILES, *OPTIONAL_FILES):
+        if file_name in present:
+            _download(uri, run_dir, run_id=run_id, artifact_path=file_name)
+    model_dir = _download_model(client, uri, source, run, present, run_dir)
+    _check_run_folder(run_dir, model_dir, source)
+    return ResolvedSource(kind, source, run_dir, model_dir, run_id, name)
+
+
+def _download(uri: str, dst: Path, **where: str) -> Path:
+    import mlflow
+
+    return Path(mlflow.artifacts.download_artifacts(dst_path=str(dst), tracking_uri=uri, **where))
+
+
+def _download_model(client: Any, uri: str, source: str, run: Any, present: set[str], run_dir: Path) -> Path:
+    """The run's transformers folder: ``model_hf/``, else inside the logged pyfunc model."""
+    run_id = run.info.run_id
+    if MODEL_ARTIFACT_PATH in present:
+        return _download(uri, run_dir, run_id=run_id, artifact_path=MODEL_ARTIFACT_PATH)
+    model_uri = run.data.tags.get("model_uri")
+    if not model_uri:
+        raise SourceError(
+            f"source={source}: run {run_id} has no {MODEL_ARTIFACT_PATH}/ artifact and no "
+            f"model_uri tag, so there is no model to export"
+        )
+    logged = _download(uri, run_dir / "logged_model", artifact_uri=_logged_model_location(client, model_uri))
+    candidates = sorted(p.parent for p in logged.glob("artifacts/**/config.json"))
+    if not candidates:
+        raise SourceError(
+            f"source={source}: the run's model {model_uri} holds no transformers folder (no artifacts/**/config.json)"
+        )
+    return candidates[0]
+
+
+def _logged_model_location(client: Any, model_uri: str) -> str:
+    """``models:/m-<id>`` as the logged model's artifact location, read through ``client``.
+
+    mlflow resolves a ``models:/`` URI with the process-wide tracking URI, so downloading it directly
+    failed ("Logged model with ID ... not found") whenever only ``tracking.uri`` was given.
+    """
+    model_id = model_uri.removeprefix("models:/").strip("/")
+    if model_uri.startswith("models:/") and model_id.startswith("m-") and "/" not in model_id:
+        return str(client.get_logged_model(model_id).artifact_location)
+    return model_uri
+
+
+# -- models: evaluate model= ---------------------------------------------------------------------------
 def resolve_model(ref: str, download_dir: Path, tracking_uri: str | None = None) -> ModelRef:
     """Find or fetch the model behind ``ref``; MLflow sources are downloaded under ``download_dir``."""
     path = Path(ref).expanduser()
@@ -97,26 +234,25 @@ def resolve_model(ref: str, download_dir: Path, tracking_uri: str | None = None)
         if bundle is not None:
             return bundle
     try:
-        source = resolve_source(ref, download_dir, tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+        source = resolve_source(ref, download_dir, tracking_uri)
     except SourceError as err:
         raise SourceError(f"model={ref}: {err} (a bundle folder with {MANIFEST} works too)") from None
-    run_dir = source.run_dir
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    thresholds = _json(run_dir / "thresholds.json")["thresholds"]
-    calibration = run_dir / "calibration.json"
-    temperature = float(_json(calibration).get("temperature", 1.0)) if calibration.is_file() else 1.0
-    metrics = run_dir / "metrics.json"
-    main = (_json(metrics).get("main_metric") if metrics.is_file() else None) or config["module"]["main_metric"]
+    return _from_run(source, ref, version)
+
+
+def _from_run(source: ResolvedSource, ref: str, version: dict[str, str] | None) -> ModelRef:
+    run = source.run
+    config = run.config()
     return ModelRef(
         source.kind,
         ref,
         source.name,
-        LabelMap.load(run_dir / "labels.json"),
-        thresholds,
-        temperature,
+        run.label_map(),
+        run.thresholds(),
+        run.temperature(),
         build_dataclass(NormalizerConfig, dict(config["data"].get("normalizer") or {}), "data.normalizer"),
         int(config["model"]["max_length"]),
-        main,
+        run.main_metric(),
         model_dir=source.model_dir,
         run_id=source.run_id,
         version=version,
@@ -151,77 +287,27 @@ def _from_bundle(
     )
 
 
+def _json(path: Path) -> Any:
+    if not path.is_file():
+        raise SourceError(f"{path}: missing")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _registered_bundle(
     ref: str, download_dir: Path, tracking_uri: str | None
 ) -> tuple[ModelRef | None, dict[str, str]]:
     """The version as a bundle when it was registered as one (else None), and its name and number."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     uri = tracking_uri_for(ref, tracking_uri)
     try:
-        version = model_version(MlflowClient(uri), ref)
-    except RegistryError as err:
-        raise SourceError(f"model={err}") from None
+        version = _version(ref, uri)
+    except SourceError as err:
+        raise SourceError(f"model={str(err).removeprefix('source=')}") from None
     described = {"name": version.name, "version": str(version.version)}
     if version.tags.get("format") != BUNDLE_FORMAT_TAG:
         return None, described
-    label = re.sub(r"[^\w.-]+", "-", f"{version.name}-v{version.version}")
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=version.source, dst_path=str(download_dir / label), tracking_uri=uri
-        )
-    )
+    local = _download(uri, download_dir / _version_label(version), artifact_uri=version.source)
     return _from_bundle(local, ref, "registered_model", version.run_id, described), described
 
 
-# -- scoring ------------------------------------------------------------------------------------------
-class Scorer(Protocol):
-    def logits(self, texts: Sequence[str]) -> torch.Tensor:
-        """Raw logits ``(n, k)`` for texts that are already normalised."""
-        ...
-
-
-class TorchScorer:
-    """A transformers folder scored in batches (truncation at the run's max length)."""
-
-    def __init__(self, model_dir: Path, max_length: int, batch_size: int = 32) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).float().eval()
-        self.max_length = max_length
-        self.batch_size = batch_size
-
-    @torch.inference_mode()
-    def logits(self, texts: Sequence[str]) -> torch.Tensor:
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(
-                list(texts[start : start + self.batch_size]),
-                truncation=True,
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            out.append(self.model(**enc).logits.float())
-        return torch.cat(out) if out else torch.zeros(0, self.model.config.num_labels)
-
-
-class BundleScorer:
-    """One ONNX graph of a bundle (``auto``: the quantised one when present)."""
-
-    def __init__(self, bundle_dir: Path, graph: str = "auto", batch_size: int = 32) -> None:
-        from trainer.serving.predictor import BundlePredictor
-
-        self.predictor = BundlePredictor(bundle_dir, graph, batch_size=batch_size, verify=True)
-
-    def logits(self, texts: Sequence[str]) -> torch.Tensor:
-        return torch.from_numpy(self.predictor.logits(list(texts), normalize=False))
-
-
-def make_scorer(ref: ModelRef, graph: str = "auto", batch_size: int = 32) -> Scorer:
-    if ref.bundle_dir is not None:
-        return BundleScorer(ref.bundle_dir, graph, batch_size)
-    assert ref.model_dir is not None
-    return TorchScorer(ref.model_dir, ref.max_length, batch_size)
+# Scorers live in trainer.scoring.scorers (torch); imported here until evaluate imports them from there.
+from trainer.scoring.scorers import make_scorer  # noqa: E402,F401
