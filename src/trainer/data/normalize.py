@@ -20,7 +20,10 @@ NORMALIZER_VERSION = "2"
 # Runs of literal "\xNN" escapes: decoded together because one emoji is four bytes.
 _ESCAPED_BYTES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 # A text cut off mid-character ends in an incomplete escape run, often with a partial "\x8" or "\".
-_TRUNCATED_TAIL = re.compile(r"((?:\\x[0-9a-fA-F]{2})+)(\\(?:x[0-9a-fA-F]?)?)?$")
+# Both are matched at the end only (see _tail_run): a regex searched with "$" retries at every
+# "\x" of a long run and is quadratic.
+_ESCAPE_UNIT = re.compile(r"\\x[0-9a-fA-F]{2}")
+_PARTIAL_ESCAPE = re.compile(r"\\(?:x[0-9a-fA-F]?)?")
 # Runs of JSON-style "\u2026" escapes: decoded together because emoji are surrogate pairs.
 _ESCAPED_UTF16 = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
 _LITERAL_NEWLINE = re.compile(r"\\[nr]")
@@ -34,7 +37,9 @@ _ZWJ_OUTSIDE_EMOJI = re.compile(
     "(?<![\U0001f000-\U0001faff\u2600-\u27bf])\u200d|\u200d(?![\U0001f000-\U0001faff\u2600-\u27bf])"
 )
 _HSPACE = re.compile(r"[^\S\n]+")
-_MANY_NEWLINES = re.compile(r"\s*\n\s*(?:\n\s*)*")
+# Starts only where horizontal space starts (or at a newline), so a long run is scanned once; the
+# same matches as the former r"\s*\n\s*(?:\n\s*)*", whose last group could never match.
+_MANY_NEWLINES = re.compile(r"(?<![^\S\n])[^\S\n]*\n\s*")
 
 
 @dataclass(frozen=True)
@@ -64,24 +69,44 @@ def _decode_escaped_bytes(match: re.Match[str]) -> str:
         return match.group(0)
 
 
+def _tail_run(text: str) -> tuple[int, int, bool]:
+    """Where the escape run at the end of ``text`` starts and ends, and whether a partial escape follows.
+
+    The same split as ``((?:\\x[0-9a-fA-F]{2})+)(\\(?:x[0-9a-fA-F]?)?)?$`` searched left to right,
+    found by walking back from the end in 4-character steps: linear however long the run. Like
+    that regex's ``$``, the end is before a final newline when there is one.
+    """
+    end = len(text) - 1 if text.endswith("\n") else len(text)
+    partial = False
+    if not _ESCAPE_UNIT.fullmatch(text, max(end - 4, 0)):
+        for cut in (3, 2, 1):
+            if end >= cut and _PARTIAL_ESCAPE.fullmatch(text, end - cut):
+                end, partial = end - cut, True
+                break
+    start = end
+    while start >= 4 and _ESCAPE_UNIT.fullmatch(text, start - 4, start):
+        start -= 4
+    return start, end, partial
+
+
 def _repair_truncated_tail(text: str) -> str:
     """Drop a character cut off at the very end of ``text`` (tweets truncated mid-emoji).
 
     Only the end of the text is touched, and only when the complete bytes before the cut are valid
     UTF-8: what cannot be finished is dropped, what can be decoded is kept.
     """
-    match = _TRUNCATED_TAIL.search(text)
-    if match is None:
+    start, end, partial = _tail_run(text)
+    if start == end:
         return text
-    raw = bytes(int(h, 16) for h in re.findall(r"\\x([0-9a-fA-F]{2})", match.group(1)))
+    raw = bytes(int(text[i + 2 : i + 4], 16) for i in range(start, end, 4))
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         decoded = decoder.decode(raw)  # not final: an incomplete last character stays buffered
     except UnicodeDecodeError:
         return text
-    if match.group(2) is None and not decoder.getstate()[0]:
+    if not partial and not decoder.getstate()[0]:
         return text  # nothing is cut off; the main pass decodes the run
-    return text[: match.start()] + decoded
+    return text[:start] + decoded
 
 
 def _decode_escaped_utf16(match: re.Match[str]) -> str:
