@@ -1,7 +1,16 @@
 """Read raw dataset files into rows that remember where they came from.
 
 Errors name the file, the row (1-based data row, plus the physical line for text formats) and the
-column, so a user can open the file and find the cell.
+column, so a user can open the file and find the cell. What every reader guarantees:
+
+- a file without data rows (header only, blank lines only) is a :class:`DataError` ("no rows");
+- a column named twice (CSV header, or a key repeated in one JSON object) is a :class:`DataError`;
+- a lone UTF-16 surrogate in a string (JSON's ``"\\ud83d"``, half an emoji) is a :class:`DataError`
+  naming file, row and column, not repaired: it cannot be written as UTF-8, so it would crash the
+  split digest, the tokenizer and tracking later, and which character was meant is not ours to guess;
+- JSONL records are split on ``\\n`` only, so JSON text may hold raw U+2028/U+2029/U+0085;
+- a UTF-8 byte-order mark at the start of a file is ignored;
+- a CSV field may be as long as the file (Python's csv module stops at 131,072 characters).
 """
 
 from __future__ import annotations
@@ -9,9 +18,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DataError(ValueError):
@@ -60,7 +74,7 @@ class RawTable:
 def _decode(path: Path, encoding: str) -> str:
     raw = path.read_bytes()
     try:
-        return raw.decode(encoding)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         bad = raw[err.start : err.end].hex(" ")
@@ -70,16 +84,64 @@ def _decode(path: Path, encoding: str) -> str:
             file=path,
             line=line,
         ) from None
+    # A byte-order mark (spreadsheet exports, Notepad) is not part of the first column's name or record.
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+@contextmanager
+def _csv_field_limit(at_least: int) -> Iterator[None]:
+    """Raise the csv module's process-wide field limit for one read: no field is longer than the file."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, at_least))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError("is named more than once in the header", file=path, column=name)
+        seen.add(name)
+
+
+def _check_text(value: Any, path: Path, row: int, column: str, line: int | None) -> None:
+    """DataError if a string in ``value`` (a cell, or a list/dict cell) holds a lone surrogate."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        if found:
+            raise DataError(
+                f"lone surrogate {ord(found.group()):#06x} at character {found.start()} (half of a character; "
+                "fix the cell, e.g. drop the cut emoji)",
+                file=path,
+                row=row,
+                column=column,
+                line=line,
+            )
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, path, row, column, line)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_text(item, path, row, column, line)
 
 
 def _read_csv(path: Path, encoding: str, delimiter: str) -> RawTable:
     text = _decode(path, encoding)
+    with _csv_field_limit(len(text) + 1):
+        return _parse_csv(text, path, delimiter, check_text=_SURROGATE.search(text) is not None)
+
+
+def _parse_csv(text: str, path: Path, delimiter: str, check_text: bool) -> RawTable:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         raise DataError("file is empty (no header row)", file=path) from None
     header = [h.strip().lstrip("\ufeff") for h in header]
+    _check_header(header, path)
     rows: list[dict[str, Any]] = []
     lines: list[int | None] = []
     start_line = reader.line_num + 1
@@ -94,10 +156,29 @@ def _read_csv(path: Path, encoding: str, delimiter: str) -> RawTable:
                 row=len(rows) + 1,
                 line=start_line,
             )
-        rows.append(dict(zip(header, values, strict=True)))
+        row = dict(zip(header, values, strict=True))
+        if check_text:  # only when the decoded file holds a surrogate at all (odd encodings)
+            for column, value in row.items():
+                _check_text(value, path, len(rows) + 1, column, start_line)
+        rows.append(row)
         lines.append(start_line)
         start_line = reader.line_num + 1
     return RawTable(str(path), header, rows, lines)
+
+
+class _DuplicateKey(Exception):
+    """A key repeated in one JSON object (json.loads would silently keep the last value)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return record
 
 
 def _read_jsonl(path: Path, encoding: str) -> RawTable:
@@ -105,15 +186,22 @@ def _read_jsonl(path: Path, encoding: str) -> RawTable:
     rows: list[dict[str, Any]] = []
     lines: list[int | None] = []
     columns: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines() also splits at U+2028/U+2029/U+0085, which JSON strings may hold raw.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        row = len(rows) + 1
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as err:
-            raise DataError(f"invalid JSON: {err.msg}", file=path, row=len(rows) + 1, line=number) from None
+            raise DataError(f"invalid JSON: {err.msg}", file=path, row=row, line=number) from None
+        except _DuplicateKey as dup:
+            message = "is named more than once in one record"
+            raise DataError(message, file=path, row=row, column=str(dup), line=number) from None
         if not isinstance(record, dict):
-            raise DataError("each line must be a JSON object", file=path, row=len(rows) + 1, line=number)
+            raise DataError("each line must be a JSON object", file=path, row=row, line=number)
+        for column, value in record.items():
+            _check_text(value, path, row, column, number)
         columns.update(dict.fromkeys(record))
         rows.append(record)
         lines.append(number)
@@ -167,12 +255,16 @@ def read_table(
         raise DataError(
             f"does not exist (resolved to {path.resolve()}); check data.files and paths.data_root", file=path
         )
-    if fmt == "csv":
-        return _read_csv(path, encoding, delimiter)
-    if fmt == "jsonl":
-        return _read_jsonl(path, encoding)
-    if fmt == "parquet":
-        return _read_parquet(path)
-    if fmt == "hf_disk":
-        return _read_hf_disk(path, split)
-    raise DataError(f"data.format={fmt!r} is not one of csv, jsonl, parquet, hf_disk")
+    readers = {
+        "csv": lambda: _read_csv(path, encoding, delimiter),
+        "jsonl": lambda: _read_jsonl(path, encoding),
+        "parquet": lambda: _read_parquet(path),
+        "hf_disk": lambda: _read_hf_disk(path, split),
+    }
+    if fmt not in readers:
+        raise DataError(f"data.format={fmt!r} is not one of csv, jsonl, parquet, hf_disk")
+    table = readers[fmt]()
+    if not table.rows:
+        # Caught here, not as an IndexError in tokenisation or a 0-label map later.
+        raise DataError("no rows (the file holds no data records)", file=table.source)
+    return table
