@@ -131,7 +131,7 @@ def test_unknown_label_names_file_row_and_the_mapping_key(trained: Path, tmp_pat
         run_evaluate(str(trained), data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "o1")
     assert not (tmp_path / "o1").exists()
     cfg = _relabelled(tmp_path / "data", mapping="none")
-    with pytest.raises(DataError, match=r"row 1 \(line 2\).*'recruiting' is not one of the model's labels"):
+    with pytest.raises(DataError, match=r"row 1 \(line 2\).*'recruiting' is not one of the labels \[.*\] of the model"):
         run_evaluate(str(trained), data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "o2")
     cfg = _relabelled(tmp_path / "data")
     cfg["label_mapping"]["neutral"] = "harmless"

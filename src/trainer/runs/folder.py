@@ -29,6 +29,9 @@ README = "README.md"
 MODEL_DIR = "model"
 CHECKPOINTS = "checkpoints"
 PREDICTIONS = "predictions"
+# Evaluation folders only (``python -m trainer.evaluate``): what was scored, and the figures.
+EVALUATED_MODEL = "model.json"
+FIGURES = "figures"
 
 RUN_FOLDER_FILES = {
     README: "this description",
@@ -81,6 +84,10 @@ class RunFolder:
     @property
     def checkpoints_dir(self) -> Path:
         return self.path / CHECKPOINTS
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / FIGURES
 
     def predictions_file(self, split: str) -> Path:
         return self.path / PREDICTIONS / f"{split}.csv"
@@ -177,10 +184,17 @@ class RunFolder:
     def write_run_info(self, info: dict[str, Any]) -> None:
         write_json(self.path / RUN_INFO, info)
 
+    def write_evaluated_model(self, description: dict[str, Any]) -> None:
+        write_json(self.path / EVALUATED_MODEL, description)
+
     def write_readme(
-        self, summary: dict[str, Any], files: dict[str, str] | None = None, by: str = "trainer.train"
+        self,
+        summary: dict[str, Any],
+        files: dict[str, str] | None = None,
+        by: str = "trainer.train",
+        title: str | None = None,
     ) -> None:
-        lines = [f"# Run {self.name}", "", f"Written by `python -m {by}`.", ""]
+        lines = [f"# {title or f'Run {self.name}'}", "", f"Written by `python -m {by}`.", ""]
         lines += [f"- **{key}**: {value}" for key, value in summary.items()]
         lines += ["", "| file | what it holds |", "|---|---|"]
         lines += [f"| `{n}` | {what} |" for n, what in (files or RUN_FOLDER_FILES).items()]
