@@ -91,6 +91,28 @@ def test_predictor_decisions_match_the_training_rule(task: str) -> None:
     np.testing.assert_array_equal(decide(probs, label_map, thresholds), expected)
 
 
+def test_every_precision_of_the_table_reaches_quantize_bundle_and_predictor(tmp_path: Path) -> None:
+    """Adding a precision is one row of trainer.serving.precisions: the quantiser has a writer for each of its
+    modes, the bundle README describes its graph and weights file, and the predictor serves it by name."""
+    from trainer.exporting.quantize import MODE_WRITERS
+    from trainer.serving.bundle import BUNDLE_FILES, Bundle
+    from trainer.serving.precisions import FP32, PRECISIONS, QUANTIZATION_MODES, REDUCED, for_mode
+
+    assert set(MODE_WRITERS) == set(QUANTIZATION_MODES) - {"none"}
+    assert all(for_mode(m) in REDUCED for m in MODE_WRITERS) and for_mode("none") is None
+    for precision in PRECISIONS.values():
+        assert BUNDLE_FILES[precision.graph] and BUNDLE_FILES[precision.external_data]
+    bundle = Bundle(tmp_path)
+    (tmp_path / FP32.graph).write_bytes(b"fp32")
+    assert bundle.choose_graph("auto") == tmp_path / FP32.graph
+    for precision in REDUCED:
+        with pytest.raises(BundleError, match=rf"{precision.graph}: no such model"):
+            bundle.choose_graph(precision.name)
+    (tmp_path / REDUCED[-1].graph).write_bytes(b"reduced")
+    assert bundle.choose_graph("auto") == bundle.choose_graph(REDUCED[-1].name) == tmp_path / REDUCED[-1].graph
+    assert bundle.choose_graph(FP32.graph) == tmp_path / FP32.graph  # a file name works too
+
+
 def test_quantization_settings_name_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ValueError, match=r"quantization\.per_chanel"):
         quantize_settings_from_dict({"mode": "dynamic", "per_chanel": True})
@@ -439,7 +461,7 @@ def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monke
     still draws from the run's training rows, never from the rows the gate scores."""
     import csv
 
-    import trainer.export as export_module
+    import trainer.exporting.build as build_module
     from trainer.config import compose, to_container
     from trainer.data import DataError
 
@@ -454,13 +476,13 @@ def test_accuracy_gate_on_a_given_eval_file(trained: Path, tmp_path: Path, monke
         writer.writerows(rows)
 
     seen: list[list[int]] = []
-    real_quantize = export_module.quantize_model
+    real_quantize = build_module.quantize_model
 
     def recording_quantize(*args: Any, **kwargs: Any) -> Any:
         seen.extend(feed["input_ids"][0].tolist() for feed in args[4])  # the calibration feeds
         return real_quantize(*args, **kwargs)
 
-    monkeypatch.setattr(export_module, "quantize_model", recording_quantize)
+    monkeypatch.setattr(build_module, "quantize_model", recording_quantize)
     static = to_container(compose("export", ["source=x", "quantization=static"]))["quantization"]
     out = tmp_path / "bundle"
     _export(
@@ -498,9 +520,10 @@ def test_parity_gate_fails_on_a_corrupted_weight(
     trained: Path, tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import trainer.export as export_module
+    import trainer.exporting.build as build_module
     from trainer.exporting.gates import GateError
 
-    real_export = export_module.export_onnx
+    real_export = build_module.export_onnx
 
     def export_then_corrupt(*args: Any, **kwargs: Any) -> Any:
         info = real_export(*args, **kwargs)
@@ -512,7 +535,7 @@ def test_parity_gate_fails_on_a_corrupted_weight(
         onnx.save(model, str(info.path))
         return info
 
-    monkeypatch.setattr(export_module, "export_onnx", export_then_corrupt)
+    monkeypatch.setattr(build_module, "export_onnx", export_then_corrupt)
     with pytest.raises(GateError, match=r"parity gate failed: max \|logits\(onnx\) - logits\(torch\)\|") as err:
         _export(trained, tmp_path / "bundle")
     assert err.value.report["max_abs_diff"] > 1e-4

@@ -88,7 +88,9 @@ def result_header(
 
 def _newest_demo_run() -> Path:
     runs = sorted((ROOT / "outputs/train/runs").glob("*me5_small*demo*"), key=lambda p: p.stat().st_mtime)
-    runs = [r for r in runs if (r / "model/config.json").is_file() and (r / "labels.json").is_file()]
+    from trainer.runs.folder import RunFolder
+
+    runs = [r for r in runs if (RunFolder(r).model_dir / "config.json").is_file() and not RunFolder(r).missing()]
     if not runs:
         sys.exit(
             "no finished me5_small demo run under outputs/train/runs: "
@@ -194,13 +196,16 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from trainer.runs.folder import RunFolder
+    from trainer.serving.bundle import Bundle, graph_bytes
+    from trainer.serving.precisions import FP32, PRECISIONS
     from trainer.serving.predictor import BundlePredictor
 
     load_before = os.getloadavg()
     run = (args.run or _newest_demo_run()).resolve()
     bundle = args.bundle.resolve() if args.bundle else _export(run, args.overrides)
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    gate = json.loads((bundle / "metrics.json").read_text())["gates"]["accuracy"]
+    manifest = Bundle(bundle).manifest()
+    gate = Bundle(bundle).metrics()["gates"]["accuracy"]
 
     # Inputs: the demo texts (all splits), normalised and tokenised exactly as the bundle serves them.
     int8 = BundlePredictor(bundle, "int8", threads=args.threads)
@@ -212,7 +217,7 @@ def main() -> None:
     singles = [int8.feeds([ids[i]]) for i in random.Random(1).sample(range(len(ids)), args.latency_calls)]
 
     torch.set_num_threads(args.threads)  # same core budget for every engine
-    model = AutoModelForSequenceClassification.from_pretrained(run / "model").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(RunFolder(run).model_dir).eval()
 
     def torch_run(f: dict[str, np.ndarray]) -> Any:
         with torch.inference_mode():
@@ -225,9 +230,9 @@ def main() -> None:
     throughput = _throughput(engines, feeds, args.repeats)
     latency = _latency(engines, singles)
     sizes = {
-        "fp32 torch": (run / "model/model.safetensors").stat().st_size,
-        "fp32 onnx": sum(e["bytes"] for n, e in manifest["files"].items() if n.startswith("model.onnx")),
-        "int8 onnx": sum(e["bytes"] for n, e in manifest["files"].items() if n.startswith("model.int8.onnx")),
+        "fp32 torch": RunFolder(run).model_weight_bytes(),
+        "fp32 onnx": graph_bytes(manifest["files"], FP32),
+        "int8 onnx": graph_bytes(manifest["files"], PRECISIONS["int8"]),
     }
     base = throughput["fp32 torch"]["rows_per_s"]
     result = {

@@ -67,6 +67,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from trainer.runs.folder import RunFolder
+    from trainer.serving.precisions import FP32, PRECISIONS
     from trainer.serving.predictor import BundlePredictor
 
     load_before = os.getloadavg()
@@ -79,7 +81,7 @@ def main() -> None:
     rows = sum(len(f["input_ids"]) for f in feeds)
 
     torch.set_num_threads(args.threads)
-    model = AutoModelForSequenceClassification.from_pretrained(run / "model").eval()
+    model = AutoModelForSequenceClassification.from_pretrained(RunFolder(run).model_dir).eval()
     work = Path(tempfile.mkdtemp(prefix="int8_ceiling_"))
 
     def session(file: str, profile: str | None) -> ort.InferenceSession:
@@ -90,7 +92,7 @@ def main() -> None:
             options.profile_file_prefix = str(work / profile)
         return ort.InferenceSession(str(bundle / file), options, providers=["CPUExecutionProvider"])
 
-    files = {"int8 onnx": "model.int8.onnx", "fp32 onnx": "model.onnx"}
+    files = {"int8 onnx": PRECISIONS["int8"].graph, "fp32 onnx": FP32.graph}
     plain = {name: session(file, None) for name, file in files.items()}
 
     def torch_run(f: dict[str, np.ndarray]) -> Any:

@@ -23,26 +23,20 @@ from typing import Any
 
 from trainer.serving.bundle import BundleError, verify_bundle
 from trainer.serving.smoke import check_smoke
-from trainer.tracking.registry import RegistryError, bundle_uri, model_version
+from trainer.tracking.bundle_store import download_bundle, find_bundle
+from trainer.tracking.registry import RegistryError
 
 
 def pull(ref: str, dest: Path, tracking_uri: str, overwrite: bool = False, atol: float | None = None) -> dict[str, Any]:
     """Fetch, verify and smoke-test the bundle of ``ref`` into ``dest``; raise on any mismatch."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     dest = Path(dest)
     if dest.exists() and not (overwrite and dest.is_dir()):
         raise FileExistsError(f"{dest} already exists (pass --overwrite to replace it once the new bundle verified)")
-    client = MlflowClient(tracking_uri)
-    version = model_version(client, ref)
-    source = bundle_uri(client, version)
+    found = find_bundle(ref, tracking_uri)  # before any folder exists: an unknown ref leaves nothing behind
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
-        local = Path(
-            mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging), tracking_uri=tracking_uri)
-        )
+        local = download_bundle(found, staging)
         manifest = verify_bundle(local)
         smoke = check_smoke(local, atol)
         if dest.exists():
@@ -51,10 +45,10 @@ def pull(ref: str, dest: Path, tracking_uri: str, overwrite: bool = False, atol:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {
-        "model": f"{version.name}/{version.version}",
+        "model": found.model,
         "ref": ref,
-        "run_id": version.run_id,
-        "source": source,
+        "run_id": found.run_id,
+        "source": found.source,
         "dest": str(dest),
         "files_verified": len(manifest["files"]),
         "smoke": smoke,

@@ -14,7 +14,7 @@ import fnmatch
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 import onnx
 
+from trainer.serving.precisions import QUANTIZATION_MODES
+
 log = logging.getLogger(__name__)
 
-MODES = ("dynamic", "static", "fp16", "none")
 # ``LogitsOnly`` wraps the classifier as ``model``: strip it so paths read like state-dict keys.
 _WRAPPER_PREFIX = "model."
 
@@ -34,7 +35,8 @@ _WRAPPER_PREFIX = "model."
 class QuantizeSettings:
     """``configs/quantization/*.yaml``; every field is ``quantization.<field>``."""
 
-    mode: Literal["dynamic", "static", "fp16", "none"] = "dynamic"
+    # One of the precision table's modes (trainer.serving.precisions); each has a writer in MODE_WRITERS.
+    mode: str = "dynamic"
     weight_type: Literal["qint8", "quint8"] = "qint8"
     # Static only; dynamic quantisation always computes uint8 activations at run time.
     activation_type: Literal["qint8", "quint8"] = "quint8"
@@ -55,8 +57,8 @@ class QuantizeSettings:
     optimize: Literal["bert", "none"] = "bert"
 
     def validate(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"quantization.mode={self.mode!r} is not one of {list(MODES)}")
+        if self.mode not in QUANTIZATION_MODES:
+            raise ValueError(f"quantization.mode={self.mode!r} is not one of {list(QUANTIZATION_MODES)}")
         for key in ("weight_type", "activation_type"):
             if getattr(self, key) not in ("qint8", "quint8"):
                 raise ValueError(f"quantization.{key}={getattr(self, key)!r} is not qint8 or quint8")
@@ -175,60 +177,91 @@ def _quantize(
     external_data: bool,
     calibration: Sequence[dict[str, np.ndarray]] | None,
 ) -> dict[str, Any]:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
-
     graph = onnx.load(str(src), load_external_data=False)
     exclude = excluded_nodes(graph, settings)
-    qtype = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
-    # The dynamo exporter leaves some intermediate types to inference; these are float tensors.
-    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
-    ort_exclude = list(exclude)
-    if settings.mode == "dynamic":
-        # The dynamic quantiser first rewrites each Gemm as a MatMul named "<name>_MatMul" (+ Add) and then
-        # matches nodes_to_exclude against the new names: an excluded Gemm (the classifier) must go under both.
-        gemms = {n.name for n in graph.graph.node if n.op_type == "Gemm"}
-        ort_exclude += [f"{name}_MatMul" for name in exclude if name in gemms]
-    common = {
-        "per_channel": settings.per_channel,
-        "reduce_range": settings.reduce_range,
-        "op_types_to_quantize": settings.op_types_to_quantize,
-        "nodes_to_exclude": ort_exclude or None,
-        "use_external_data_format": external_data,
-        "extra_options": extra,
-    }
-    if settings.mode == "dynamic":
-        quantize_dynamic(src, dst, weight_type=qtype[settings.weight_type], **common)
-    elif settings.mode == "static":
-        if not calibration:
-            raise ValueError("quantization.mode=static needs calibration rows (quantization.calibration_rows)")
-        method = {
-            "minmax": CalibrationMethod.MinMax,
-            "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile,
-        }[settings.calibrate_method]
-        fmt = QuantFormat.QDQ if settings.quant_format == "qdq" else QuantFormat.QOperator
-        quantize_static(
-            src,
-            dst,
-            _RowsReader(calibration),
-            quant_format=fmt,
-            calibrate_method=method,
-            activation_type=qtype[settings.activation_type],
-            weight_type=qtype[settings.weight_type],
-            **common,
-        )
-    elif settings.mode == "fp16":
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        model = onnx.load(str(src))
-        # Inputs and outputs stay int64/float32, so callers see the same contract as fp32.
-        half = convert_float_to_float16(model, keep_io_types=True, node_block_list=exclude or None)
-        onnx.save(
-            half, str(dst), save_as_external_data=external_data, location=f"{dst.name}.data" if external_data else None
-        )
-    else:
+    writer = MODE_WRITERS.get(settings.mode)
+    if writer is None:
         raise ValueError(f"quantization.mode={settings.mode!r} writes no second model")
+    writer(_Job(src, dst, settings, external_data, calibration, graph, exclude))
     ops = Counter(n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node)
     report = {"mode": settings.mode, "excluded_nodes": exclude, "op_counts": dict(sorted(ops.items()))}
     log.info("quantised %s -> %s (%s)", src.name, dst.name, settings.mode)
     return report
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every writer gets: the (fused) fp32 graph, where to write, and the nodes to leave alone."""
+
+    src: Path
+    dst: Path
+    settings: QuantizeSettings
+    external_data: bool
+    calibration: Sequence[dict[str, np.ndarray]] | None
+    graph: onnx.ModelProto
+    exclude: list[str]
+
+    def int8_options(self, ort_exclude: list[str]) -> dict[str, Any]:
+        """The options both onnxruntime int8 quantisers take."""
+        return {
+            "per_channel": self.settings.per_channel,
+            "reduce_range": self.settings.reduce_range,
+            "op_types_to_quantize": self.settings.op_types_to_quantize,
+            "nodes_to_exclude": ort_exclude or None,
+            "use_external_data_format": self.external_data,
+            # The dynamo exporter leaves some intermediate types to inference; these are float tensors.
+            "extra_options": {"DefaultTensorType": onnx.TensorProto.FLOAT},
+        }
+
+
+def _qtype(name: str) -> Any:
+    from onnxruntime.quantization import QuantType
+
+    return {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[name]
+
+
+def _dynamic(job: _Job) -> None:
+    from onnxruntime.quantization import quantize_dynamic
+
+    # The dynamic quantiser first rewrites each Gemm as a MatMul named "<name>_MatMul" (+ Add) and then
+    # matches nodes_to_exclude against the new names: an excluded Gemm (the classifier) must go under both.
+    gemms = {n.name for n in job.graph.graph.node if n.op_type == "Gemm"}
+    ort_exclude = job.exclude + [f"{name}_MatMul" for name in job.exclude if name in gemms]
+    quantize_dynamic(job.src, job.dst, weight_type=_qtype(job.settings.weight_type), **job.int8_options(ort_exclude))
+
+
+def _static(job: _Job) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+
+    settings = job.settings
+    if not job.calibration:
+        raise ValueError("quantization.mode=static needs calibration rows (quantization.calibration_rows)")
+    method = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[settings.calibrate_method]
+    quantize_static(
+        job.src,
+        job.dst,
+        _RowsReader(job.calibration),
+        quant_format=QuantFormat.QDQ if settings.quant_format == "qdq" else QuantFormat.QOperator,
+        calibrate_method=method,
+        activation_type=_qtype(settings.activation_type),
+        weight_type=_qtype(settings.weight_type),
+        **job.int8_options(list(job.exclude)),
+    )
+
+
+def _fp16(job: _Job) -> None:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(job.src))
+    # Inputs and outputs stay int64/float32, so callers see the same contract as fp32.
+    half = convert_float_to_float16(model, keep_io_types=True, node_block_list=job.exclude or None)
+    location = f"{job.dst.name}.data" if job.external_data else None
+    onnx.save(half, str(job.dst), save_as_external_data=job.external_data, location=location)
+
+
+# How each quantization.mode of the precision table writes its graph (``none`` writes none).
+MODE_WRITERS: dict[str, Callable[[_Job], None]] = {"dynamic": _dynamic, "static": _static, "fp16": _fp16}

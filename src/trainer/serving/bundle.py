@@ -1,4 +1,8 @@
-"""The export bundle on disk: its file set, the input/output contract and a checksummed manifest.
+"""The export bundle on disk: the only code that knows its file names and reads or writes them.
+
+:class:`Bundle` owns the file set (graphs through the precision table :mod:`trainer.serving.precisions`,
+tokenizer, ``preprocess.json``, labels, thresholds, calibration, metrics, smoke examples, README) and
+the checksummed manifest; :func:`contract` describes the graph's inputs and outputs.
 
 Torch-free on purpose (stdlib only): deployers verify a bundle with :func:`verify_bundle` on machines
 that have onnxruntime and nothing else, and :mod:`trainer.predict` imports this module.
@@ -8,32 +12,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from trainer.data.labels import LabelMap
+from trainer.data.normalize import NormalizerConfig
+from trainer.serving.precisions import FP32, PRECISIONS, REDUCED, Precision
+
 BUNDLE_FORMAT = "seaguard-onnx-bundle/1"
 MANIFEST = "manifest.json"
-FP32_MODEL = "model.onnx"
-# File names of the reduced-precision model per quantisation mode.
-QUANTIZED_MODELS = {"dynamic": "model.int8.onnx", "static": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 PREPROCESS = "preprocess.json"
+TOKENIZER = "tokenizer.json"
+# What a server needs of the tokenizer; the last two are optional in a transformers folder.
+TOKENIZER_FILES = (TOKENIZER, "tokenizer_config.json", "special_tokens_map.json")
+LABELS = "labels.json"
+THRESHOLDS = "thresholds.json"
+CALIBRATION = "calibration.json"
+METRICS = "metrics.json"
+SMOKE = "smoke.json"
+README = "README.md"
 
 BUNDLE_FILES = {
-    FP32_MODEL: "fp32 ONNX graph, dynamic batch and sequence axes (+ model.onnx.data when >= 1 GB)",
-    "model.onnx.data": "the fp32 weights, when the model is >= 1 GB (protobuf's 2 GB limit)",
-    "model.int8.onnx": "int8 graph (dynamic or static quantisation), when quantization.mode is dynamic/static",
-    "model.int8.onnx.data": "the int8 weights, when the fp32 model is >= 1 GB",
-    "model.fp16.onnx": "fp16 graph for GPU serving, when quantization.mode=fp16",
-    "model.fp16.onnx.data": "the fp16 weights, when the fp32 model is >= 1 GB",
-    "tokenizer.json": "the tokenizer (Hugging Face `tokenizers` format) + tokenizer_config.json",
+    **{
+        name: what
+        for p in PRECISIONS.values()
+        for name, what in ((p.graph, p.describes), (p.external_data, p.weights_describe))
+    },
+    TOKENIZER: "the tokenizer (Hugging Face `tokenizers` format) + tokenizer_config.json",
     PREPROCESS: "text normaliser settings, max length and which inputs the graph takes",
-    "labels.json": "label map: task, names in output order, positive label (also in the ONNX metadata)",
-    "thresholds.json": "decision thresholds tuned on validation (binary/multi-label; null for multiclass)",
-    "calibration.json": "temperature T: probabilities are softmax/sigmoid(logits / T)",
-    "metrics.json": "fp32 and quantised metrics on the gate split, per language, and both gate reports",
-    "smoke.json": "example texts with their expected outputs and batch-1 latency, re-checked by trainer.pull",
+    LABELS: "label map: task, names in output order, positive label (also in the ONNX metadata)",
+    THRESHOLDS: "decision thresholds tuned on validation (binary/multi-label; null for multiclass)",
+    CALIBRATION: "temperature T: probabilities are softmax/sigmoid(logits / T)",
+    METRICS: "fp32 and quantised metrics on the gate split, per language, and both gate reports",
+    SMOKE: "example texts with their expected outputs and batch-1 latency, re-checked by trainer.pull",
     MANIFEST: "sha256 of every other file, source, data digest, versions, opset, contract",
-    "README.md": "this description",
+    README: "this description",
 }
 
 
@@ -47,6 +62,197 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _write_json(path: Path, data: Any, ensure_ascii: bool = False) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=ensure_ascii) + "\n", encoding="utf-8")
+
+
+def graph_bytes(files: dict[str, dict[str, Any]], precision: Precision) -> int | None:
+    """Bytes of one graph and its external weights in a manifest's file table; None when it has none."""
+    if precision.graph not in files:
+        return None
+    return int(files[precision.graph]["bytes"] + (files.get(precision.external_data) or {}).get("bytes", 0))
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """An export bundle folder (``python -m trainer.export`` output)."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    # -- locations ---------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def tokenizer_file(self) -> Path:
+        return self.path / TOKENIZER
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / MANIFEST
+
+    def exists(self) -> bool:
+        """Whether the folder holds a manifest (a finished bundle)."""
+        return self.manifest_file.is_file()
+
+    def graph(self, precision: Precision) -> Path:
+        return self.path / precision.graph
+
+    def choose_graph(self, model: str = "auto") -> Path:
+        """``auto`` (the reduced-precision graph when there is one), a precision name, or a file name."""
+        if model == "auto":
+            present = [self.graph(p) for p in REDUCED if self.graph(p).is_file()]
+            return present[0] if present else self.graph(FP32)
+        path = self.graph(PRECISIONS[model]) if model in PRECISIONS else self.path / model
+        if not path.is_file():
+            raise BundleError(f"{path}: no such model in the bundle (--model {model})")
+        return path
+
+    # -- readers -----------------------------------------------------------------------------------
+    def _json(self, name: str) -> Any:
+        path = self.path / name
+        if not path.is_file():
+            raise BundleError(f"{path}: missing from the bundle")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise BundleError(f"{path}: not valid JSON ({err})") from None
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_file.is_file():
+            raise BundleError(f"{self.manifest_file}: missing; {self.path} is not an export bundle")
+        manifest = self._json(MANIFEST)
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{self.manifest_file}: format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}")
+        return manifest
+
+    def preprocess(self) -> dict[str, Any]:
+        """Normaliser settings, ``max_length``, ``pad_id`` and the graph's ``inputs``."""
+        return self._json(PREPROCESS)
+
+    def normalizer(self, preprocess: dict[str, Any] | None = None) -> NormalizerConfig:
+        settings = (preprocess or self.preprocess())["normalizer"]
+        unknown = sorted(set(settings) - {f.name for f in fields(NormalizerConfig)})
+        if unknown:
+            raise BundleError(f"{self.path / PREPROCESS}: unknown normalizer keys {unknown}")
+        return NormalizerConfig(**settings)
+
+    def label_map(self) -> LabelMap:
+        return LabelMap.from_dict(self._json(LABELS))
+
+    def thresholds(self) -> list[float] | None:
+        return self._json(THRESHOLDS)["thresholds"]
+
+    def temperature(self) -> float:
+        """T of ``calibration.json``; 1.0 when the bundle has none."""
+        if not (self.path / CALIBRATION).is_file():
+            return 1.0
+        return float(self._json(CALIBRATION).get("temperature", 1.0))
+
+    def metrics(self) -> dict[str, Any]:
+        return self._json(METRICS)
+
+    def smoke(self) -> dict[str, Any]:
+        if not (self.path / SMOKE).is_file():
+            raise BundleError(
+                f"{self.path / SMOKE}: missing; this bundle has no smoke examples to check (export it again "
+                f"with a trainer that writes {SMOKE})"
+            )
+        return self._json(SMOKE)
+
+    def verify(self) -> dict[str, Any]:
+        """Check every file against the manifest (present, same size and sha256, nothing extra).
+
+        Returns the manifest; raises :class:`BundleError` naming each file that differs.
+        """
+        manifest = self.manifest()
+        expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
+        problems = []
+        for rel, entry in expected.items():
+            path = self.path / rel
+            if not path.is_file():
+                problems.append(f"{rel}: missing")
+            elif path.stat().st_size != entry["bytes"]:
+                problems.append(f"{rel}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
+            elif sha256_file(path) != entry["sha256"]:
+                problems.append(f"{rel}: sha256 differs from the manifest")
+        problems += [f"{rel}: not listed in the manifest" for rel in sorted(set(self.file_names()) - set(expected))]
+        if problems:
+            raise BundleError(f"bundle {self.path} does not match {MANIFEST}: " + "; ".join(problems))
+        return manifest
+
+    def file_names(self) -> list[str]:
+        """Every file under the folder but the manifest, by relative path (in path order)."""
+        paths = sorted(p for p in self.path.rglob("*") if p.is_file())
+        return [rel for rel in (p.relative_to(self.path).as_posix() for p in paths) if rel != MANIFEST]
+
+    def file_table(self) -> dict[str, dict[str, Any]]:
+        """sha256 and size of every file except the manifest, by relative path."""
+        return {
+            rel: {"sha256": sha256_file(self.path / rel), "bytes": (self.path / rel).stat().st_size}
+            for rel in self.file_names()
+        }
+
+    # -- writers -----------------------------------------------------------------------------------
+    def copy_tokenizer(self, model_dir: Path) -> None:
+        for name in TOKENIZER_FILES:
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, self.path / name)
+
+    def write_preprocess(
+        self, normalizer: dict[str, Any], normalizer_version: Any, max_length: int, pad_id: Any, inputs: list[str]
+    ) -> None:
+        settings = {
+            "normalizer": normalizer,
+            "normalizer_version": normalizer_version,
+            "max_length": max_length,
+            "pad_id": pad_id,
+            "inputs": inputs,
+        }
+        _write_json(self.path / PREPROCESS, settings, ensure_ascii=True)
+
+    def write_labels(self, label_map: LabelMap) -> None:
+        label_map.save(self.path / LABELS)
+
+    def copy_decision_files(self, thresholds: Path, calibration: Path | None) -> None:
+        """The run's own ``thresholds.json`` (and ``calibration.json``), byte for byte."""
+        shutil.copy2(thresholds, self.path / THRESHOLDS)
+        if calibration is not None:
+            shutil.copy2(calibration, self.path / CALIBRATION)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        _write_json(self.path / METRICS, metrics)
+
+    def write_smoke(self, smoke: dict[str, Any]) -> None:
+        _write_json(self.path / SMOKE, smoke)
+
+    def write_readme(self, summary: dict[str, Any]) -> None:
+        """A README listing the bundle's files, so the folder explains itself without this code."""
+        lines = [
+            "# Export bundle",
+            "",
+            "Written by `python -m trainer.export`; check it with "
+            "`python -c \"from trainer.serving.bundle import verify_bundle; verify_bundle('.')\"`, "
+            'predict with `python -m trainer.predict <bundle> "text"`.',
+            "",
+        ]
+        lines += [f"- **{key}**: {value}" for key, value in summary.items()]
+        present = {p.name for p in self.path.iterdir()} | {MANIFEST, README}
+        lines += ["", "| file | what it holds |", "|---|---|"]
+        lines += [f"| `{name}` | {what} |" for name, what in BUNDLE_FILES.items() if name in present]
+        (self.path / README).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def write_manifest(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Write ``manifest.json``: ``info`` plus the checksum table of everything already in the folder."""
+        manifest = {"format": BUNDLE_FORMAT, **info, "files": self.file_table()}
+        _write_json(self.manifest_file, manifest)
+        return manifest
 
 
 def contract(
@@ -85,80 +291,14 @@ def contract(
     }
 
 
-def file_table(folder: Path) -> dict[str, dict[str, Any]]:
-    """sha256 and size of every file under ``folder`` except the manifest, by relative path."""
-    out = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel != MANIFEST:
-            out[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    return out
-
-
+# The functions callers used before the Bundle type; each is one Bundle method.
 def write_manifest(folder: Path, info: dict[str, Any]) -> dict[str, Any]:
-    """Write ``manifest.json``: ``info`` plus the checksum table of everything already in ``folder``."""
-    manifest = {"format": BUNDLE_FORMAT, **info, "files": file_table(folder)}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return manifest
+    return Bundle(folder).write_manifest(info)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise BundleError(f"{path}: missing; {folder} is not an export bundle")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise BundleError(f"{path}: not valid JSON ({err})") from None
-    if manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{path}: format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}")
-    return manifest
+    return Bundle(folder).manifest()
 
 
 def verify_bundle(folder: Path) -> dict[str, Any]:
-    """Check every file against the manifest (present, same size and sha256, nothing extra).
-
-    Returns the manifest; raises :class:`BundleError` naming each file that differs.
-    """
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
-    problems = []
-    for rel, entry in expected.items():
-        path = folder / rel
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif path.stat().st_size != entry["bytes"]:
-            problems.append(f"{rel}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
-        elif sha256_file(path) != entry["sha256"]:
-            problems.append(f"{rel}: sha256 differs from the manifest")
-    extra = sorted(set(file_table_names(folder)) - set(expected))
-    problems += [f"{rel}: not listed in the manifest" for rel in extra]
-    if problems:
-        raise BundleError(f"bundle {folder} does not match {MANIFEST}: " + "; ".join(problems))
-    return manifest
-
-
-def file_table_names(folder: Path) -> list[str]:
-    return [
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST
-    ]
-
-
-def write_readme(folder: Path, summary: dict[str, Any]) -> None:
-    """A README listing the bundle's files, so the folder explains itself without this code."""
-    lines = [
-        "# Export bundle",
-        "",
-        "Written by `python -m trainer.export`; check it with "
-        "`python -c \"from trainer.serving.bundle import verify_bundle; verify_bundle('.')\"`, "
-        'predict with `python -m trainer.predict <bundle> "text"`.',
-        "",
-    ]
-    lines += [f"- **{key}**: {value}" for key, value in summary.items()]
-    present = {p.name for p in folder.iterdir()} | {MANIFEST, "README.md"}
-    lines += ["", "| file | what it holds |", "|---|---|"]
-    lines += [f"| `{name}` | {what} |" for name, what in BUNDLE_FILES.items() if name in present]
-    (folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Bundle(folder).verify()

@@ -1,9 +1,6 @@
 """Torch-free reference predictor for an export bundle: texts in, labels and scores out.
 
-    python -m trainer.predict outputs/export/<name> "first text" "second text"
-    python -m trainer.predict outputs/export/<name> --jsonl posts.jsonl > predictions.jsonl
-
-Needs only numpy, onnxruntime and tokenizers: it must not import torch, transformers or any trainer
+The command line is :mod:`trainer.predict`. Needs only numpy, onnxruntime and tokenizers: it must not import torch, transformers or any trainer
 module that does (``trainer.data`` is stdlib-only). It applies what training applied: the dataset's
 text normaliser, the tokenizer and max length, the temperature and the tuned thresholds, with the
 decision rule of :func:`trainer.scoring.metrics.predict_labels` (a test keeps the two in step).
@@ -11,11 +8,8 @@ decision rule of :func:`trainer.scoring.metrics.predict_labels` (a test keeps th
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +18,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from trainer.data.labels import LabelMap
-from trainer.data.normalize import NormalizerConfig, normalize_text
-from trainer.serving.bundle import FP32_MODEL, PREPROCESS, QUANTIZED_MODELS, BundleError, verify_bundle
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise BundleError(f"{path}: missing from the bundle")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def choose_model_file(bundle: Path, model: str) -> Path:
-    """``auto`` (the quantised graph when there is one), ``int8``, ``fp16``, ``fp32`` or a file name."""
-    names = {"fp32": FP32_MODEL, "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
-    if model == "auto":
-        for name in dict.fromkeys(QUANTIZED_MODELS.values()):
-            if (bundle / name).is_file():
-                return bundle / name
-        return bundle / FP32_MODEL
-    path = bundle / names.get(model, model)
-    if not path.is_file():
-        raise BundleError(f"{path}: no such model in the bundle (--model {model})")
-    return path
+from trainer.data.normalize import normalize_text
+from trainer.serving.bundle import Bundle, BundleError
 
 
 class BundlePredictor:
@@ -69,26 +43,22 @@ class BundlePredictor:
         verify: bool = False,
         providers: Sequence[str] | None = None,
     ) -> None:
-        self.bundle = Path(bundle_dir)
+        bundle = Bundle(Path(bundle_dir))
+        self.bundle = bundle.path
         if verify:
-            verify_bundle(self.bundle)
-        pre = _read_json(self.bundle / PREPROCESS)
-        known = {f.name for f in fields(NormalizerConfig)}
-        unknown = sorted(set(pre["normalizer"]) - known)
-        if unknown:
-            raise BundleError(f"{self.bundle / PREPROCESS}: unknown normalizer keys {unknown}")
-        self.normalizer = NormalizerConfig(**pre["normalizer"])
+            bundle.verify()
+        pre = bundle.preprocess()
+        self.normalizer = bundle.normalizer(pre)
         self.max_length = int(pre["max_length"])
         self.pad_id = int(pre["pad_id"])
-        self.label_map = LabelMap.load(self.bundle / "labels.json")
-        self.thresholds = _read_json(self.bundle / "thresholds.json")["thresholds"]
-        calibration = self.bundle / "calibration.json"
-        self.temperature = float(_read_json(calibration).get("temperature", 1.0)) if calibration.is_file() else 1.0
+        self.label_map = bundle.label_map()
+        self.thresholds = bundle.thresholds()
+        self.temperature = bundle.temperature()
         self.batch_size = batch_size
-        self.tokenizer = Tokenizer.from_file(str(self.bundle / "tokenizer.json"))
+        self.tokenizer = Tokenizer.from_file(str(bundle.tokenizer_file))
         self.tokenizer.no_padding()  # we pad per batch, after sorting by length
         self.tokenizer.enable_truncation(self.max_length)
-        self.model_path = choose_model_file(self.bundle, model)
+        self.model_path = bundle.choose_graph(model)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -169,65 +139,3 @@ def decide(probs: np.ndarray, label_map: LabelMap, thresholds: Sequence[float] |
         t = thresholds[0] if thresholds is not None else 0.5
         return np.where(probs[:, pos] >= np.float32(t), pos, 1 - pos)
     return probs.argmax(axis=1)
-
-
-def _jsonl_rows(path: str, text_field: str) -> Iterable[dict[str, Any]]:
-    handle = sys.stdin if path == "-" else open(path, encoding="utf-8")  # closed in finally (not stdin)
-    try:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SystemExit(f"{path}:{number}: not JSON ({err})") from None
-            if isinstance(row, str):
-                row = {text_field: row}
-            if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
-                raise SystemExit(f"{path}:{number}: expected a string or an object with a string {text_field!r}")
-            yield row
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.split("\n")[0])
-    parser.add_argument("bundle", type=Path, help="export bundle folder")
-    parser.add_argument("texts", nargs="*", help="texts to classify (one JSON line out per text)")
-    parser.add_argument("--jsonl", help="JSONL input (objects with a text field, or strings); - for stdin")
-    parser.add_argument("--text-field", default="text", help="field holding the text in --jsonl rows")
-    parser.add_argument("--model", default="auto", help="auto, int8, fp16, fp32 or a file in the bundle")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--chunk", type=int, default=1024, help="--jsonl rows read per prediction call")
-    parser.add_argument("--verify", action="store_true", help="check the manifest checksums first")
-    args = parser.parse_args(argv)
-    if not args.texts and not args.jsonl:
-        parser.error("give texts or --jsonl FILE")
-    try:
-        predictor = BundlePredictor(args.bundle, args.model, args.threads, args.batch_size, args.verify)
-    except BundleError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = sys.stdout
-    for text, pred in zip(args.texts, predictor.predict(args.texts), strict=True):
-        out.write(json.dumps({"text": text, **pred}, ensure_ascii=False) + "\n")
-    if args.jsonl:
-        chunk: list[dict[str, Any]] = []
-        for row in _jsonl_rows(args.jsonl, args.text_field):
-            chunk.append(row)
-            if len(chunk) >= args.chunk:
-                _write_chunk(predictor, chunk, args.text_field, out)
-                chunk = []
-        _write_chunk(predictor, chunk, args.text_field, out)
-    return 0
-
-
-def _write_chunk(predictor: BundlePredictor, rows: list[dict[str, Any]], text_field: str, out: Any) -> None:
-    for row, pred in zip(rows, predictor.predict([r[text_field] for r in rows]), strict=True):
-        out.write(json.dumps({**row, **pred}, ensure_ascii=False) + "\n")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

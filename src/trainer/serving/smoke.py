@@ -7,13 +7,12 @@ label, or any score further than ``atol`` away, is a failure naming the row. A b
 verify against its manifest but whose behaviour changed (another onnxruntime, a broken tokenizer
 install) is caught here.
 
-Torch-free like :mod:`trainer.predict`: deployers run it with onnxruntime and tokenizers only. The
+Torch-free like :mod:`trainer.serving.predictor`: deployers run it with onnxruntime and tokenizers only. The
 texts are neutral on purpose: real posts are sensitive and must not travel inside every bundle.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Sequence
@@ -22,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from trainer.serving.bundle import BundleError
+from trainer.serving.bundle import SMOKE, Bundle, BundleError
 from trainer.serving.predictor import BundlePredictor
 
-SMOKE_FILE = "smoke.json"
+SMOKE_FILE = SMOKE  # the name callers imported from here
 SMOKE_TEXTS = (
     "an example post to classify",
     "another example post @USER HTTPURL",
@@ -68,18 +67,12 @@ def write_smoke(
             "processor": platform.processor() or None,
         },
     }
-    (bundle / SMOKE_FILE).write_text(json.dumps(smoke, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    Bundle(bundle).write_smoke(smoke)
     return smoke
 
 
 def read_smoke(bundle: Path) -> dict[str, Any]:
-    path = Path(bundle) / SMOKE_FILE
-    if not path.is_file():
-        raise BundleError(
-            f"{path}: missing; this bundle has no smoke examples to check (export it again with "
-            f"a trainer that writes {SMOKE_FILE})"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return Bundle(bundle).smoke()
 
 
 def check_smoke(bundle: Path, atol: float | None = None) -> dict[str, Any]:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.tracking.registry import BUNDLE_FORMAT_TAG, EXPORT_ARTIFACT
 from trainer.tracking.sources import ResolvedSource
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_PATH = "export"
+ARTIFACT_PATH = EXPORT_ARTIFACT  # where pull looks for a run's bundle (tracking.registry)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,17 @@ class PublishSettings:
     experiment_name: str = "export"
     register_model: str | None = None
     alias: str | None = None
+
+    @classmethod
+    def from_config(cls, tracking: dict[str, Any], publish: dict[str, Any]) -> PublishSettings:
+        """From the resolved ``tracking`` group and ``publish`` block of ``configs/export.yaml``."""
+        return cls(
+            backend=tracking.get("backend", "none"),
+            uri=tracking.get("uri"),
+            experiment_name=tracking.get("experiment_name") or "export",
+            register_model=publish.get("register_model"),
+            alias=publish.get("alias"),
+        )
 
 
 def find_run_by_folder(client: Any, run_dir: Path) -> str | None:
@@ -49,7 +61,6 @@ def publish_bundle(
     bundle: Path, source: ResolvedSource, settings: PublishSettings, metrics: dict[str, float], tags: dict[str, str]
 ) -> dict[str, Any]:
     """Log ``bundle`` and register it; returns run id, artifact URI and the registered version."""
-    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from trainer.tracking.connection import MlflowSettings, experiment_id
@@ -81,19 +92,23 @@ def publish_bundle(
     artifact_uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{ARTIFACT_PATH}"
     out: dict[str, Any] = {"run_id": run_id, "new_run": created, "artifact_uri": artifact_uri, "registered": None}
     if settings.register_model:
-        name = settings.register_model
-        try:
-            client.create_registered_model(name, description="ONNX export bundles (python -m trainer.export)")
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        version = client.create_model_version(
-            name, artifact_uri, run_id=run_id, tags={**all_tags, "format": "onnx-bundle"}
-        )
-        if settings.alias:
-            client.set_registered_model_alias(name, settings.alias, version.version)
-        out["registered"] = {"name": name, "version": str(version.version), "alias": settings.alias}
-        log.info(
-            "registered %s version %s%s", name, version.version, f" as @{settings.alias}" if settings.alias else ""
-        )
+        out["registered"] = _register(client, settings.register_model, settings.alias, artifact_uri, run_id, all_tags)
     return out
+
+
+def _register(
+    client: Any, name: str, alias: str | None, artifact_uri: str, run_id: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    """A new version of ``name`` whose source is the logged bundle, tagged ``format=onnx-bundle``."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name, description="ONNX export bundles (python -m trainer.export)")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = client.create_model_version(name, artifact_uri, run_id=run_id, tags={**tags, "format": BUNDLE_FORMAT_TAG})
+    if alias:
+        client.set_registered_model_alias(name, alias, version.version)
+    log.info("registered %s version %s%s", name, version.version, f" as @{alias}" if alias else "")
+    return {"name": name, "version": str(version.version), "alias": alias}

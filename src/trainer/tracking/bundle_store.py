@@ -1,0 +1,50 @@
+"""Registered export bundles in MLflow, as :mod:`trainer.pull` fetches them: find, then download.
+
+A ``models:/name@alias`` or ``models:/name/N`` reference names a version; its bundle is the version's
+own source for ``onnx-bundle`` versions, else the ``export/`` folder of its run
+(:func:`trainer.tracking.registry.bundle_uri`). Torch-free (mlflow only, imported when called), because
+pull runs on deployment machines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer.tracking.registry import bundle_uri, model_version
+
+
+@dataclass(frozen=True)
+class RegisteredBundle:
+    """Where the bundle of one registered version lives."""
+
+    ref: str  # as given: models:/name@alias or models:/name/N
+    name: str
+    version: str
+    run_id: str | None
+    source: str  # artifact URI of the bundle folder
+    tracking_uri: str
+
+    @property
+    def model(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+def find_bundle(ref: str, tracking_uri: str) -> RegisteredBundle:
+    """The version behind ``ref`` and its bundle's artifact URI; a :class:`RegistryError` names what is missing."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    version = model_version(client, ref)
+    source = bundle_uri(client, version)
+    return RegisteredBundle(ref, version.name, str(version.version), version.run_id, source, tracking_uri)
+
+
+def download_bundle(found: RegisteredBundle, dst: Path) -> Path:
+    """Download the bundle folder into ``dst`` (which must exist); returns the local folder."""
+    import mlflow
+
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=found.source, dst_path=str(dst), tracking_uri=found.tracking_uri
+    )
+    return Path(local)
