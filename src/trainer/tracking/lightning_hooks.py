@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
 from trainer.tracking.params import mlflow_key
+from trainer.training.checkpoints import load_checkpoint
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -35,9 +35,9 @@ def run_id_in_checkpoint(ckpt_path: str | Path) -> str | None:
     path = Path(ckpt_path)
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
-    # mmap: the weights stay on disk; only the small callback state is read. Our own checkpoint,
-    # written by this trainer, hence weights_only=False like the resume itself.
-    checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    # mmap: the weights stay on disk; only the small callback state is read. Weights-only: this runs
+    # before Lightning's own load, on a file that may come from anyone.
+    checkpoint = load_checkpoint(path, map_location="cpu", mmap=True)
     state = checkpoint.get("callbacks", {}).get(CHECKPOINT_STATE_KEY) or {}
     return state.get("run_id")
 
