@@ -5,7 +5,8 @@ Every leaf of the resolved config becomes exactly one param named by its dotted 
 filtered by any setting (``params.`module.optimizer.lr` = '0.001'``). Lists and empty mappings are
 leaves, written as JSON. MLflow stores at most :data:`MAX_PARAM_VALUE` characters per value; a longer
 value keeps its key, its head and a note pointing at the ``config.yaml`` artifact, which always holds
-the whole resolved config.
+the whole resolved config. Secrets never reach a param: :func:`config_params` redacts values from
+the environment and secret-named keys first (:func:`trainer.config.safety.redact`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from omegaconf import DictConfig
+
+from trainer.config.safety import redact
 
 # mlflow.utils.validation: MAX_PARAM_VAL_LENGTH, MAX_ENTITY_KEY_LENGTH, MAX_TAG_VAL_LENGTH.
 MAX_PARAM_VALUE = 6000
@@ -68,10 +73,16 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
-def config_params(config: Mapping[str, Any]) -> dict[str, str]:
-    """MLflow-ready params: one per config leaf, keys made valid and unique, values within limits."""
+def config_params(config: Mapping[str, Any], raw_cfg: DictConfig | None = None) -> dict[str, str]:
+    """MLflow-ready params: one per config leaf, keys made valid and unique, values within limits.
+
+    Args:
+        config: the resolved config (plain data).
+        raw_cfg: the config it was resolved from: values that came from ``${oc.env:...}`` are then
+            redacted too (secret-named keys always are).
+    """
     out: dict[str, str] = {}
-    for name, value in flatten_config(config).items():
+    for name, value in flatten_config(redact(dict(config), raw_cfg)).items():
         key = mlflow_key(name)
         n = 2
         while key in out:  # two config keys that differ only in refused characters
