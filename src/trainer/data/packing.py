@@ -158,9 +158,10 @@ def packed_logits(model: PreTrainedModel, batch: Mapping[str, Any]) -> torch.Ten
     encoded = model.base_model(**inputs, **_attention_kwargs(model, cu_seq_lens, int(batch["max_length"])))
     # Each sequence's first token, as a batch of length-1 sequences: the shape both heads index with [:, 0].
     firsts = encoded.last_hidden_state[0, cu_seq_lens[:-1].long()][:, None, :]
-    if family.pooled_head:
-        pooler = getattr(model.base_model, "pooler", None)
-        if pooler is None:
-            raise ValueError(f"{type(model).__name__} has no pooler: its head cannot run on a packed batch")
-        return model.classifier(model.dropout(pooler(firsts)))
-    return model.classifier(firsts)
+    classifier = model.get_submodule("classifier")
+    if not family.pooled_head:
+        return classifier(firsts)
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is None:
+        raise ValueError(f"{type(model).__name__} has no pooler: its head cannot run on a packed batch")
+    return classifier(model.get_submodule("dropout")(pooler(firsts)))
