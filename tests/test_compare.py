@@ -213,7 +213,8 @@ def test_report_is_logged_to_mlflow(compared: SimpleNamespace) -> None:
 
 @pytest.mark.integration
 def test_runs_are_selected_by_experiment_run_ids_and_filter(compared: SimpleNamespace) -> None:
-    from trainer.compare import ConfigError, Selection, select_runs
+    from trainer.data.spec import ConfigError
+    from trainer.tracking.run_search import Selection, select_runs
 
     client, ids = compared.client, compared.ids
     experiment = client.get_experiment(client.get_run(ids["base"]).info.experiment_id).name
@@ -266,3 +267,41 @@ def test_the_report_run_lands_beside_the_embedded_store(
     assert {"report.md", "comparison.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     assert (tmp_path / "store" / "artifacts" / "compare").is_dir()
     assert not (elsewhere / "mlruns").exists()
+
+
+def test_cost_columns_come_from_the_precision_table(tmp_path: Path) -> None:
+    """Every reduced precision of the table gets a size and a latency column; the smoke latency goes to the
+    graph it was measured on (named in smoke.json, else the one ``auto`` serves), never to another."""
+    import torch
+
+    from trainer.comparison.evidence import evidence_from_folder
+    from trainer.comparison.report import COST_COLUMNS
+    from trainer.data.labels import LabelMap
+    from trainer.runs.folder import RunFolder
+    from trainer.scoring.predictions import write_predictions
+    from trainer.serving.precisions import FP32, REDUCED
+
+    assert COST_COLUMNS["int8_mb"] == ("int8 MB", "{:.1f}")
+    assert COST_COLUMNS["int8_latency_ms"] == ("int8 latency ms (p50, batch 1)", "{:.2f}")
+    assert {p.size_column for p in REDUCED} | {p.latency_column for p in REDUCED} <= set(COST_COLUMNS)
+    label_map = LabelMap("binary", ("no", "yes"), positive_index=1)
+    run = RunFolder(tmp_path / "run").create()
+    run.write_labels(label_map)
+    run.write_thresholds(label_map, [0.5], "validation")
+    probs = torch.tensor([[0.8, 0.2], [0.3, 0.7]])
+    write_predictions(
+        run.predictions_file("test"), ["a", "b"], ["en", "en"], torch.tensor([0, 1]), probs, label_map, [0.5]
+    )
+    (tmp_path / "run" / "export").mkdir()
+    for i, served in enumerate(REDUCED):
+        files = {FP32.graph: {"bytes": 64_000_000}}
+        files |= {p.graph: {"bytes": (j + 1) * 1_000_000} for j, p in enumerate(REDUCED)}
+        files[served.external_data] = {"bytes": 500_000}
+        (tmp_path / "run" / "export" / "manifest.json").write_text(json.dumps({"files": files}))
+        smoke = {"graph": served.graph, "latency_ms": {"batch_1_p50": 2.5 + i}}
+        (tmp_path / "run" / "export" / "smoke.json").write_text(json.dumps(smoke))
+        costs = evidence_from_folder(run.path, "test").costs
+        assert costs["model_mb"] == 64.0
+        for j, p in enumerate(REDUCED):
+            assert costs[p.size_column] == pytest.approx(j + 1 + (0.5 if p is served else 0.0)), p.name
+            assert costs[p.latency_column] == (2.5 + i if p is served else None), p.name

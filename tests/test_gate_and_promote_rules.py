@@ -19,8 +19,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from trainer.compare import compare_pair
 from trainer.comparison.evidence import RunEvidence
+from trainer.comparison.pairwise import compare_pair
+from trainer.comparison.promotion import PromoteRules, apply_rules
 from trainer.comparison.stats import decision_metric
 from trainer.data.labels import LabelMap
 from trainer.exporting.gates import (
@@ -31,7 +32,7 @@ from trainer.exporting.gates import (
     format_accuracy_table,
     gate_settings_from_dict,
 )
-from trainer.promote import PromoteRules, apply_rules, run_promote
+from trainer.promote import run_promote
 from trainer.scoring.metrics import compute_metrics
 
 from .conftest import PROJECT_ROOT

@@ -2,9 +2,9 @@
 that turned scores into decisions, the split's content digest, and what the model cost.
 
 Training runs and evaluation runs (``python -m trainer.evaluate``) have the same shape where it matters:
-``labels.json``, ``thresholds.json``, ``data_digest.json`` (``splits.<split>``: content hash of the
-processed split), ``predictions/<split>.csv``, optionally ``metrics.json``, ``run_info.json``,
-``data_report.json``, and an export bundle's ``export/manifest.json`` / ``export/smoke.json``.
+the run folder's evidence files (:data:`trainer.runs.folder.EVIDENCE_FILES`: labels, thresholds, the
+data digest with ``splits.<split>``, optionally metrics, run info and data report), the split's
+predictions, and an export bundle's manifest and smoke file under ``export/`` (as MLflow logs it).
 Metrics are recomputed from the predictions with :func:`trainer.scoring.metrics.compute_metrics`, so every
 number in a comparison comes from the same rows the statistics resample.
 """
@@ -12,6 +12,7 @@ number in a comparison comes from the same rows the statistics resample.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,23 @@ import torch
 
 from trainer.comparison.stats import Decisions
 from trainer.data.labels import LabelMap
-from trainer.runs.folder import MODEL_MB_METRIC, RunFolder
+from trainer.data.spec import ConfigError
+from trainer.runs.folder import EVIDENCE_FILES, LABELS, THRESHOLDS, RunFolder
 from trainer.scoring.metrics import compute_metrics, predict_labels
 from trainer.scoring.predictions import read_predictions
+from trainer.serving.bundle import MANIFEST
+from trainer.serving.precisions import FP32, REDUCED, Precision
+from trainer.serving.smoke import SMOKE_FILE
+from trainer.tracking.registry import EXPORT_ARTIFACT, evidence_run_id
 
-RUN_FILES = ("labels.json", "thresholds.json", "data_digest.json", "metrics.json", "run_info.json", "data_report.json")
-EXPORT_FILES = ("export/manifest.json", "export/smoke.json")
+# The export bundle's files a comparison reads (sizes from the manifest, latency from the smoke file),
+# where MLflow logs the bundle inside a run.
+EXPORT_FILES = (f"{EXPORT_ARTIFACT}/{MANIFEST}", f"{EXPORT_ARTIFACT}/{SMOKE_FILE}")
+
+
+def _predictions_path(split: str) -> str:
+    """``predictions/<split>.csv`` inside a run folder, as a relative (artifact) path."""
+    return RunFolder(Path()).predictions_file(split).as_posix()
 
 
 class EvidenceError(ValueError):
@@ -62,33 +74,67 @@ class RunEvidence:
         return dict(sorted(out.items()))
 
 
+# -- costs --------------------------------------------------------------------------------------------
 def _optional_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _costs(folder: Path, model_bytes: float | None) -> dict[str, float | None]:
-    info = _optional_json(folder / "run_info.json") or {}
-    report = _optional_json(folder / "data_report.json") or {}
-    manifest = _optional_json(folder / "export" / "manifest.json") or {}
-    smoke = _optional_json(folder / "export" / "smoke.json") or {}
+def _graph_bytes(files: dict[str, Any], precision: Precision) -> float | None:
+    """A graph's size with its external weights, from the manifest's file table; None when absent."""
+    graph = files.get(precision.graph)
+    if graph is None:
+        return None
+    return float(graph["bytes"] + (files.get(precision.external_data) or {}).get("bytes", 0))
+
+
+def _export_costs(export_dir: Path) -> tuple[float | None, dict[str, float | None]]:
+    """The bundle's fp32 graph size, and size and batch-1 latency of each reduced-precision graph (None
+    where the bundle has none)."""
+    files = (_optional_json(export_dir / MANIFEST) or {}).get("files") or {}
+    smoke = _optional_json(export_dir / SMOKE_FILE) or {}
+    # The smoke latency is the served graph's: the one it names, else the one ``auto`` serves.
+    served = smoke.get("graph") or next((p.graph for p in REDUCED if p.graph in files), None)
+    latency = (smoke.get("latency_ms") or {}).get("batch_1_p50")
+    costs: dict[str, float | None] = {}
+    for precision in REDUCED:
+        size = _graph_bytes(files, precision)
+        costs[precision.size_column] = size / 1e6 if size is not None else None
+        costs[precision.latency_column] = latency if size is not None and served == precision.graph else None
+    return _graph_bytes(files, FP32), costs
+
+
+def _costs(run: RunFolder, model_bytes: float | None) -> dict[str, float | None]:
+    info = run.run_info() or {}
+    report = run.data_report() or {}
     trained = info.get("entry_point") == "trainer.train"
     duration = info.get("duration_s") if trained else None
     rows = (report.get("rows") or {}).get("train")
     epochs = info.get("epochs_run")
-    files = manifest.get("files") or {}
-    if model_bytes is None and (folder / "model").is_dir():
-        model_bytes = float(RunFolder(folder).model_weight_bytes())
-    if model_bytes is None and "model.onnx" in files:
-        model_bytes = float(files["model.onnx"]["bytes"] + (files.get("model.onnx.data") or {}).get("bytes", 0))
-    int8 = files.get("model.int8.onnx")
-    int8_bytes = int8["bytes"] + (files.get("model.int8.onnx.data") or {}).get("bytes", 0) if int8 else 0
+    fp32_bytes, export = _export_costs(run.path / EXPORT_ARTIFACT)
+    if model_bytes is None and run.model_dir.is_dir():
+        model_bytes = float(run.model_weight_bytes())
+    if model_bytes is None:
+        model_bytes = fp32_bytes
     return {
         "train_time_s": duration,
         "train_samples_per_s": rows * epochs / duration if duration and rows and epochs else None,
         "model_mb": model_bytes / 1e6 if model_bytes else None,
-        "int8_mb": int8_bytes / 1e6 if int8 else None,
-        "int8_latency_ms": (smoke.get("latency_ms") or {}).get("batch_1_p50") if int8 else None,
+        **export,
     }
+
+
+# -- reading ------------------------------------------------------------------------------------------
+def _sorted_predictions(run: RunFolder, split: str, label_map: LabelMap, who: str) -> tuple[Any, list[int]]:
+    """The split's predictions and their row order by id (how runs are aligned row by row)."""
+    path = run.predictions_file(split)
+    try:
+        p = read_predictions(path, label_map)
+    except (KeyError, ValueError) as err:
+        raise EvidenceError(f"{who}: {path.name} does not match {LABELS} ({err})") from None
+    order = sorted(range(len(p.ids)), key=lambda i: p.ids[i])
+    if len({p.ids[i] for i in order}) != len(order):
+        raise EvidenceError(f"{who}: {path.relative_to(run.path)} repeats row ids; rows cannot be paired")
+    return p, order
 
 
 def evidence_from_folder(
@@ -100,36 +146,25 @@ def evidence_from_folder(
     model_bytes: float | None = None,
 ) -> RunEvidence:
     """Read a run folder (or a downloaded run) into evidence for ``split``."""
-    folder = Path(folder)
-    who = f"run {run_id}" if run_id else str(folder)
-    predictions = folder / "predictions" / f"{split}.csv"
-    for path in (predictions, folder / "labels.json", folder / "thresholds.json"):
-        if not path.is_file():
-            raise EvidenceError(
-                f"{who}: {path.relative_to(folder)} missing; a comparison needs predictions/"
-                f"{split}.csv, labels.json and thresholds.json (written by trainer.train and "
-                f"trainer.evaluate)"
-            )
-    label_map = LabelMap.load(folder / "labels.json")
-    thresholds = json.loads((folder / "thresholds.json").read_text(encoding="utf-8"))["thresholds"]
-    try:
-        p = read_predictions(predictions, label_map)
-    except (KeyError, ValueError) as err:
-        raise EvidenceError(f"{who}: {predictions.name} does not match labels.json ({err})") from None
-    order = sorted(range(len(p.ids)), key=lambda i: p.ids[i])  # align runs by row id
-    ids = [p.ids[i] for i in order]
-    if len(set(ids)) != len(ids):
-        raise EvidenceError(f"{who}: predictions/{split}.csv repeats row ids; rows cannot be paired")
-    langs = [p.langs[i] for i in order]
+    run = RunFolder(Path(folder))
+    who = f"run {run_id}" if run_id else str(run.path)
+    predictions = _predictions_path(split)
+    missing = run.missing((predictions, LABELS, THRESHOLDS))
+    if missing:
+        raise EvidenceError(
+            f"{who}: {missing[0]} missing; a comparison needs {predictions}, {LABELS} and {THRESHOLDS} "
+            f"(written by trainer.train and trainer.evaluate)"
+        )
+    label_map, thresholds = run.label_map(), run.thresholds()
+    p, order = _sorted_predictions(run, split, label_map, who)
     index = torch.tensor(order, dtype=torch.long)
+    ids, langs = [p.ids[i] for i in order], [p.langs[i] for i in order]
     probs, targets = p.probs[index], p.targets[index]
-    saved = _optional_json(folder / "metrics.json") or {}
-    main = saved.get("main_metric") or "macro_f1"
-    digest = ((_optional_json(folder / "data_digest.json") or {}).get("splits") or {}).get(split)
+    main = (run.metrics() or {}).get("main_metric") or "macro_f1"
     metrics = compute_metrics(probs, targets, langs, label_map, thresholds, main)
     return RunEvidence(
         run_id,
-        name or (run_id or folder.name),
+        name or (run_id or run.name),
         split,
         label_map,
         thresholds,
@@ -137,49 +172,54 @@ def evidence_from_folder(
         langs,
         probs,
         targets,
-        digest,
+        run.split_digest(split),
         main,
         metrics,
-        _costs(folder, model_bytes),
+        _costs(run, model_bytes),
         dict(tags or {}),
     )
 
 
+# -- from MLflow --------------------------------------------------------------------------------------
 def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking_uri: str) -> RunEvidence:
     """Fetch the evidence files of an MLflow run into ``dest`` and read them."""
-    import mlflow
+    # Imported here: reading a local folder does not need MLflow (nor its import time).
+    from trainer.tracking.run_search import download_run_files
 
-    run = client.get_run(run_id)
-    present = {a.path for a in client.list_artifacts(run_id)}
-    wanted = [n for n in RUN_FILES if n in present]
-    if "predictions" in present:
-        wanted.append(f"predictions/{split}.csv")
-    if "export" in present:
-        exported = {a.path for a in client.list_artifacts(run_id, "export")}
-        wanted += [n for n in EXPORT_FILES if n in exported]
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in wanted:
-        # A single file lands directly in dst_path: keep its folder (predictions/, export/) ourselves.
-        target = dest / Path(path).parent
-        target.mkdir(parents=True, exist_ok=True)
-        try:
-            mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=path, dst_path=str(target), tracking_uri=tracking_uri
-            )
-        except Exception as err:  # noqa: BLE001 - a missing optional file is reported by the reader below
-            if path.startswith("predictions/"):
-                raise EvidenceError(f"run {run_id}: cannot download {path} ({err})") from None
-    # The tracker records the weights' size as a metric (the weights live in the pyfunc model);
-    # runs logged by hand may carry the transformers folder as a ``model_hf/`` artifact instead.
-    model_bytes = None
-    if run.data.metrics.get(MODEL_MB_METRIC):
-        model_bytes = 1e6 * float(run.data.metrics[MODEL_MB_METRIC])
-    elif "model_hf" in present:
-        model_bytes = float(
-            sum(a.file_size or 0 for a in client.list_artifacts(run_id, "model_hf") if a.path.endswith(".safetensors"))
-        )
-    name = run.info.run_name or run_id
-    return evidence_from_folder(dest, split, run_id, name, dict(run.data.tags), model_bytes or None)
+    predictions = _predictions_path(split)
+    fetched = download_run_files(client, run_id, [*EVIDENCE_FILES, predictions, *EXPORT_FILES], dest, tracking_uri)
+    if predictions in fetched.failed:
+        raise EvidenceError(f"run {run_id}: cannot download {predictions} ({fetched.failed[predictions]})")
+    return evidence_from_folder(dest, split, run_id, fetched.name, fetched.tags, fetched.model_bytes)
+
+
+def collect_evidence(
+    client: Any, runs: dict[str, str], base_id: str, split: str, tracking_uri: str
+) -> tuple[dict[str, RunEvidence], dict[str, dict[str, str]]]:
+    """Evidence of every run ``{run id: name}``, and the runs without any (name and reason).
+
+    A run without predictions (a sweep's parent, a report run...) is listed, never silently dropped;
+    the baseline's lack of them is an error, and so are fewer than two runs with evidence.
+    """
+    evidence: dict[str, RunEvidence] = {}
+    skipped: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="seaguard-compare-") as tmp:
+        for run_id, name in runs.items():
+            try:
+                evidence[run_id] = download_evidence(client, run_id, split, Path(tmp) / run_id, tracking_uri)
+            except EvidenceError as err:
+                if run_id == base_id:
+                    raise
+                skipped[run_id] = {"name": name, "reason": str(err)}
+    if len(evidence) < 2:
+        raise ConfigError(f"only {len(evidence)} selected run(s) hold {_predictions_path(split)}: nothing to compare")
+    return evidence, skipped
+
+
+def version_evidence(client: Any, version: Any, split: str, dest: Path, tracking_uri: str) -> RunEvidence:
+    """The evidence of a registered version: its run's, or its export's source run's (the one holding
+    the predictions of ``split``)."""
+    return download_evidence(client, evidence_run_id(client, version, split), split, dest, tracking_uri)
 
 
 def shared_test_set(a: RunEvidence, b: RunEvidence) -> tuple[bool, str]:

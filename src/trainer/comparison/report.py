@@ -16,12 +16,22 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from trainer.serving.precisions import REDUCED
+
+# cost key (RunEvidence.costs) -> (column title, format); one size and one latency column per reduced
+# precision of the table, so a new precision gets its columns here without an edit.
 COST_COLUMNS = {
     "train_time_s": ("train time (s)", "{:.1f}"),
     "train_samples_per_s": ("samples/s", "{:.1f}"),
     "model_mb": ("model MB", "{:.1f}"),
-    "int8_mb": ("int8 MB", "{:.1f}"),
-    "int8_latency_ms": ("int8 latency ms (p50, batch 1)", "{:.2f}"),
+    **{
+        key: column
+        for p in REDUCED
+        for key, column in (
+            (p.size_column, (f"{p.label} MB", "{:.1f}")),
+            (p.latency_column, (f"{p.label} latency ms (p50, batch 1)", "{:.2f}")),
+        )
+    },
 }
 _GOOD, _BAD, _NEUTRAL = "tab:green", "tab:red", "tab:gray"
 
@@ -136,15 +146,13 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-def build_sections(result: dict[str, Any]) -> list[Section]:
+def _intro(result: dict[str, Any]) -> list[Section]:
     s = result["stats"]
-    base = result["baseline"]
-    metrics = result["metrics"]
     intro = Section(
-        f"Comparison on {result['split']}: baseline {_name(result, base)}",
+        f"Comparison on {result['split']}: baseline {_name(result, result['baseline'])}",
         [
-            f"{len(result['runs'])} runs; metrics {', '.join(metrics)}; {s['confidence']:.0%} bootstrap intervals "
-            f"({s['n_boot']} resamples, seed {s['seed']}); deltas by paired bootstrap on shared rows, "
+            f"{len(result['runs'])} runs; metrics {', '.join(result['metrics'])}; {s['confidence']:.0%} bootstrap "
+            f"intervals ({s['n_boot']} resamples, seed {s['seed']}); deltas by paired bootstrap on shared rows, "
             f"significance at alpha={s['alpha']} ({s['test']} per language, correction {s['correction']}, "
             f"languages with fewer than {s['min_language_rows']} rows not tested)."
         ],
@@ -153,7 +161,12 @@ def build_sections(result: dict[str, Any]) -> list[Section]:
         "Significant differences",
         [f"- {line}" for line in result["statements"]] or ["No significant difference against the baseline."],
     )
-    sections = [intro, findings]
+    return [intro, findings]
+
+
+def _left_out(result: dict[str, Any]) -> list[Section]:
+    """Runs on other test sets (their numbers, no delta) and runs without predictions."""
+    sections = []
     if result["not_compared"]:
         sections.append(
             Section(
@@ -170,73 +183,99 @@ def build_sections(result: dict[str, Any]) -> list[Section]:
                 (["run", "reason"], [[f"{v['name']} ({k[:8]})", v["reason"]] for k, v in result["skipped"].items()]),
             )
         )
+    return sections
+
+
+def _metrics_section(result: dict[str, Any]) -> Section:
+    metrics = result["metrics"]
     header = ["run", "rows", *[f"{m} [CI]" for m in metrics], *[c[0] for c in COST_COLUMNS.values()]]
     rows = [
         [
-            _name(result, r) + (" (baseline)" if r == base else ""),
+            _name(result, r) + (" (baseline)" if r == result["baseline"] else ""),
             str(v["rows"]),
             *[_ci(v["metrics"][m]) for m in metrics],
             *[_fmt(v["costs"].get(k), pattern) for k, (_, pattern) in COST_COLUMNS.items()],
         ]
         for r, v in result["runs"].items()
     ]
-    sections.append(Section("Metrics", [], (header, rows), ["metrics.png"]))
-    langs = sorted({lang for v in result["runs"].values() for lang in v["languages"]})
-    ids = list(result["runs"])
-    lang_rows = [
+    return Section("Metrics", [], (header, rows), ["metrics.png"])
+
+
+def _language_section(result: dict[str, Any]) -> Section:
+    runs = result["runs"]
+    langs = sorted({lang for v in runs.values() for lang in v["languages"]})
+    rows = [
         [
             lang,
             *[
-                _ci(result["runs"][r]["languages"][lang]) + f" n={result['runs'][r]['languages'][lang]['n']}"
-                if lang in result["runs"][r]["languages"]
+                _ci(runs[r]["languages"][lang]) + f" n={runs[r]['languages'][lang]['n']}"
+                if lang in runs[r]["languages"]
                 else "-"
-                for r in ids
+                for r in runs
             ],
         ]
         for lang in langs
     ]
-    sections.append(
-        Section(
-            f"{metrics[0]} per language [CI]",
-            [],
-            (["language", *[_name(result, r) for r in ids]], lang_rows),
-            ["per_language.png"],
-        )
+    return Section(
+        f"{result['metrics'][0]} per language [CI]",
+        [],
+        (["language", *[_name(result, r) for r in runs]], rows),
+        ["per_language.png"],
     )
-    for run_id, pair in result["comparisons"].items():
-        if not pair["shared"]:
-            continue
-        table = []
-        for r in [*pair["overall"], *pair["languages"], *pair["classes"]]:
-            if not r.get("tested", True):
-                table.append([r["scope"], r["key"], str(r["n"]), "", "", "not tested (too few rows)", "", "", ""])
-                continue
-            mc = "" if r["p_mcnemar"] is None else f"{r['p_mcnemar']:.4f}"
-            table.append(
-                [
-                    r["scope"],
-                    r["key"] if r["scope"] != "overall" else r["metric"],
-                    str(r["n"]),
-                    f"{r['baseline']:.3f}",
-                    f"{r['run']:.3f}",
-                    f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]",
-                    f"{r['p_bootstrap']:.4f}",
-                    mc,
-                    f"**{r['direction']}** (p={r['p_adjusted']:.4f})" if r["significant"] else "no",
-                ]
-            )
-        sections.append(
-            Section(
-                f"{_name(result, run_id)} against the baseline ({pair['reason']})",
-                [],
-                (
-                    ["scope", "key", "n", "baseline", "run", "delta [CI]", "p bootstrap", "p McNemar", "significant"],
-                    table,
-                ),
-                [f"delta_{run_id[:8]}.png"],
-            )
-        )
-    return sections
+
+
+_DELTA_HEADER = ["scope", "key", "n", "baseline", "run", "delta [CI]", "p bootstrap", "p McNemar", "significant"]
+
+
+def _delta_cells(r: dict[str, Any]) -> list[str]:
+    if not r.get("tested", True):
+        return [r["scope"], r["key"], str(r["n"]), "", "", "not tested (too few rows)", "", "", ""]
+    return [
+        r["scope"],
+        r["key"] if r["scope"] != "overall" else r["metric"],
+        str(r["n"]),
+        f"{r['baseline']:.3f}",
+        f"{r['run']:.3f}",
+        f"{r['delta']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]",
+        f"{r['p_bootstrap']:.4f}",
+        "" if r["p_mcnemar"] is None else f"{r['p_mcnemar']:.4f}",
+        f"**{r['direction']}** (p={r['p_adjusted']:.4f})" if r["significant"] else "no",
+    ]
+
+
+def _pair_section(result: dict[str, Any], run_id: str, pair: dict[str, Any]) -> Section:
+    rows = [_delta_cells(r) for r in [*pair["overall"], *pair["languages"], *pair["classes"]]]
+    return Section(
+        f"{_name(result, run_id)} against the baseline ({pair['reason']})",
+        [],
+        (_DELTA_HEADER, rows),
+        [f"delta_{run_id[:8]}.png"],
+    )
+
+
+def build_sections(result: dict[str, Any]) -> list[Section]:
+    """The report, in order: intro and findings, runs left out, metrics, per language, one per delta."""
+    pairs = [_pair_section(result, k, pair) for k, pair in result["comparisons"].items() if pair["shared"]]
+    return [*_intro(result), *_left_out(result), _metrics_section(result), _language_section(result), *pairs]
+
+
+def report_tags(result: dict[str, Any]) -> dict[str, str]:
+    """Tags of the report's MLflow run: what was compared with what."""
+    compared = [k for k in result["runs"] if k != result["baseline"]]
+    return {
+        "entry_point": "trainer.compare",
+        "baseline_run_id": result["baseline"],
+        "compared_run_ids": ",".join(compared)[:5000],
+        "split": result["split"],
+        "not_compared": ",".join(result["not_compared"])[:5000],
+    }
+
+
+def report_metrics(result: dict[str, Any]) -> dict[str, float]:
+    return {
+        "significant_deltas": float(len(result["statements"])),
+        "runs_not_compared": float(len(result["not_compared"])),
+    }
 
 
 # -- rendering ----------------------------------------------------------------------------------------
