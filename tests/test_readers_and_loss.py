@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from trainer.data import DataError, PreparedData, data_spec_from_dict, prepare_data
+from trainer.data.datamodule import make_collator, make_loader
 from trainer.data.labels import LabelMap
-from trainer.data.tokenized import make_collator, make_loader
 from trainer.models.sources import LoadedModel, ModelSpec, load_classifier
 from trainer.training.module import ClassifierModule
 
@@ -274,7 +274,7 @@ def test_collator_pads_each_batch_to_the_next_multiple(tiny: Callable[[LabelMap]
         }
     )
     multiple = 8
-    batches = list(make_loader(ds, make_collator(tokenizer, multiple), batch_size=2, shuffle=False))
+    batches = list(make_loader(ds, make_collator(tokenizer, multiple), batch_size=2))
     # Longest rows 11 and 3 -> widths 16 and 8.
     widths = [math.ceil(max(lengths[:2]) / multiple) * multiple, math.ceil(lengths[2] / multiple) * multiple]
     assert widths == [16, 8]
@@ -291,5 +291,5 @@ def test_collator_pads_each_batch_to_the_next_multiple(tiny: Callable[[LabelMap]
     assert "id" not in batches[0]
 
     # Without a multiple the batch is only as wide as its longest row.
-    unpadded = next(iter(make_loader(ds, make_collator(tokenizer, None), batch_size=2, shuffle=False)))
+    unpadded = next(iter(make_loader(ds, make_collator(tokenizer, None), batch_size=2)))
     assert unpadded["input_ids"].shape == torch.Size([2, 11])

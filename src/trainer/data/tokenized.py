@@ -1,4 +1,4 @@
-"""Tokenise once, cache by content, pad dynamically.
+"""Tokenise once, cache by content (batches are built by :mod:`trainer.data.datamodule`).
 
 The cache key covers everything that changes token ids: the prepared data digest (raw file hashes,
 data spec, normaliser version), the tokenizer's full serialisation and special tokens, the maximum
@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import torch
-from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
-from trainer.data.sampling import EpochShuffleSampler
 from trainer.data.spec import SPLITS
 
 TOKENIZE_VERSION = "1"
@@ -35,7 +32,11 @@ def tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     h = hashlib.sha256(type(tokenizer).__name__.encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        h.update(backend.to_str().encode())
+        # Truncation/padding state is set on the backend by the first call: not part of what decides ids.
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        h.update(json.dumps(spec, sort_keys=True).encode())
     else:  # slow tokenizers: their vocabulary is what matters
         h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
     h.update(json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str).encode())
@@ -81,27 +82,46 @@ def _tokenize_fresh(
     return datasets.DatasetDict(out)
 
 
-def tokenize_cached(
-    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path
-) -> TokenizedData:
-    """Return tokenised splits, from ``cache_root/tokenized/<key>`` when already computed."""
-    languages = data.languages
-    key = hashlib.sha256(
+def cache_key(data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int) -> str:
+    """What decides the token ids of every split: data digest, tokenizer, max length, this module's version."""
+    return hashlib.sha256(
         json.dumps(
             {
                 "data": data.digest,
                 "tokenizer": tokenizer_digest(tokenizer),
                 "max_length": max_length,
                 "version": TOKENIZE_VERSION,
-                "languages": languages,
+                "languages": data.languages,
             },
             sort_keys=True,
         ).encode()
     ).hexdigest()[:24]
-    target = Path(cache_root) / "tokenized" / f"{data.spec.name}-{key}"
+
+
+def cache_path(data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path) -> Path:
+    return Path(cache_root) / "tokenized" / f"{data.spec.name}-{cache_key(data, tokenizer, max_length)}"
+
+
+def tokenize_cached(
+    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path
+) -> TokenizedData:
+    """Return tokenised splits, from ``cache_root/tokenized/<key>`` when already computed."""
+    target = cache_path(data, tokenizer, max_length, cache_root)
     if (target / _DONE).exists():
-        return TokenizedData(datasets.load_from_disk(str(target)), languages, target, cache_hit=True)
-    fresh = _tokenize_fresh(data, tokenizer, max_length, languages)
+        return TokenizedData(datasets.load_from_disk(str(target)), data.languages, target, cache_hit=True)
+    fresh = _tokenize_fresh(data, tokenizer, max_length, data.languages)
+    _save_atomically(fresh, target, data.digest)
+    return TokenizedData(datasets.load_from_disk(str(target)), data.languages, target, cache_hit=False)
+
+
+def load_cached(
+    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path
+) -> TokenizedData:
+    """The splits :func:`tokenize_cached` saved (tokenising now if they are missing)."""
+    return tokenize_cached(data, tokenizer, max_length, cache_root)
+
+
+def _save_atomically(fresh: datasets.DatasetDict, target: Path, data_digest: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename: concurrent ranks or jobs never see a half-written cache.
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -109,37 +129,8 @@ def tokenize_cached(
     for item in (tmp / "data").iterdir():
         shutil.move(str(item), tmp / item.name)
     (tmp / "data").rmdir()
-    (tmp / _DONE).write_text(json.dumps({"key": key, "data_digest": data.digest}) + "\n")
+    (tmp / _DONE).write_text(json.dumps({"key": target.name, "data_digest": data_digest}) + "\n")
     try:
         os.rename(tmp, target)
     except OSError:  # another process won the race: its copy is identical
         shutil.rmtree(tmp, ignore_errors=True)
-    return TokenizedData(datasets.load_from_disk(str(target)), languages, target, cache_hit=False)
-
-
-def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None) -> DataCollatorWithPadding:
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
-
-
-def make_loader(
-    ds: datasets.Dataset,
-    collator: DataCollatorWithPadding,
-    batch_size: int,
-    shuffle: bool,
-    num_workers: int = 0,
-    seed: int = 0,
-) -> DataLoader:
-    model_columns = [c for c in ds.column_names if c != "id"]
-    data = ds.with_format(columns=model_columns)
-    # Epoch e's order depends on (seed, e) only, so a resumed run sees the batches of an uninterrupted one.
-    sampler = EpochShuffleSampler(data, seed) if shuffle else None
-    # Its own generator: creating an iterator then never draws from the global RNG that dropout uses.
-    return DataLoader(
-        data,
-        batch_size=batch_size,
-        sampler=sampler,
-        collate_fn=collator,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        generator=torch.Generator().manual_seed(seed),
-    )

@@ -1,0 +1,185 @@
+"""Data → batches: the one object that owns tokenisation, samplers and collators (a ``LightningDataModule``).
+
+Lightning calls the hooks in this order, on every rank:
+
+- :meth:`TextDataModule.prepare_data` on local rank 0 of each node only (``prepare_data_per_node``): tokenises
+  the prepared splits into the content-addressed cache (:mod:`trainer.data.tokenized`). Other ranks wait at
+  Lightning's barrier, so tokenisation happens once per node and before any collective can time out.
+- :meth:`TextDataModule.setup` loads the cache (a hit everywhere by then).
+- ``*_dataloader`` build sampler, collator and loader from :class:`LoaderSettings`.
+
+Reading and validating raw files (:func:`trainer.data.prepare.prepare_data`) happens before: the label map
+decides the model's head, and every input problem must fail before a model is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+from trainer.data.prepare import PreparedData
+from trainer.data.sampling import EpochShuffleSampler
+from trainer.data.tokenized import TokenizedData, load_cached, tokenize_cached
+
+log = logging.getLogger(__name__)
+
+# Columns the model sees; ``id`` stays in the dataset for prediction files.
+MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels", "lang_idx")
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """``configs/loader/*.yaml``.
+
+    Args:
+        batch_size: training rows per batch (``batching=random``); the row cap with ``length_bucket``.
+        eval_batch_size: rows per validation/test batch.
+        pad_to_multiple_of: dynamic padding granularity (8 on CPU, 16 on tensor-core GPUs).
+        num_workers: loader worker processes (0: in the training process).
+        pin_memory: page-locked host batches for faster host→GPU copies (no effect on CPU runs).
+        batching: ``random`` (epoch-keyed shuffle) or ``length_bucket`` (similar lengths per batch).
+        max_tokens: padded-token budget per training batch with ``length_bucket`` (None: batch_size × max length).
+    """
+
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    pad_to_multiple_of: int | None = 8
+    num_workers: int = 0
+    pin_memory: bool = False
+    batching: Literal["random", "length_bucket"] = "random"
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batching not in ("random", "length_bucket"):
+            raise ValueError(f"loader.batching={self.batching!r}: expected random or length_bucket")
+        for key in ("batch_size", "eval_batch_size"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"loader.{key}={getattr(self, key)} must be at least 1")
+
+
+class TextDataModule(pl.LightningDataModule):
+    """Tokenised splits of one prepared dataset, and their loaders.
+
+    Args:
+        data: the prepared (read, validated, split) dataset.
+        tokenizer: the model's tokenizer.
+        max_length: truncation length in tokens.
+        cache_root: ``paths.cache_dir``; tokenised splits live under ``<cache_root>/tokenized``.
+        loader: batching settings.
+        seed: the run seed; epoch ``e``'s order depends on ``(seed, e)`` only (exact resume).
+    """
+
+    def __init__(
+        self,
+        data: PreparedData,
+        tokenizer: PreTrainedTokenizerBase,
+        max_length: int,
+        cache_root: Path,
+        loader: LoaderSettings,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.data = data
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.cache_root = Path(cache_root)
+        self.loader = loader
+        self.seed = seed
+        self.prepare_data_per_node = True
+        self.tokenized: TokenizedData | None = None
+        self.cache_hit: bool | None = None
+
+    # -- Lightning hooks ---------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Tokenise into the cache (local rank 0 of each node); records whether the cache was hit."""
+        self.cache_hit = tokenize_cached(self.data, self.tokenizer, self.max_length, self.cache_root).cache_hit
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenized is None:
+            self.tokenized = load_cached(self.data, self.tokenizer, self.max_length, self.cache_root)
+            if self.cache_hit is None:  # ranks that did not run prepare_data
+                self.cache_hit = True
+            log.info("tokenisation cache %s: %s", "hit" if self.cache_hit else "miss", self.tokenized.cache_dir)
+
+    def train_dataloader(self) -> DataLoader:
+        ds = self._model_split("train")
+        if self.loader.batching == "length_bucket":
+            return self._bucketed_loader(ds)
+        return self._loader(ds, self.loader.batch_size, EpochShuffleSampler(ds, self.seed))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._model_split("validation"), self.loader.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self._model_split("test"), self.loader.eval_batch_size)
+
+    # -- what the rest of the run reads ------------------------------------------------------------
+    @property
+    def languages(self) -> list[str]:
+        return self.data.languages
+
+    @property
+    def cache_dir(self) -> Path:
+        return self._splits_data().cache_dir
+
+    def ids(self, split: str) -> list[str]:
+        return list(self._splits_data().splits[split]["id"])
+
+    def collator(self) -> DataCollatorWithPadding:
+        return make_collator(self.tokenizer, self.loader.pad_to_multiple_of)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _splits_data(self) -> TokenizedData:
+        if self.tokenized is None:
+            raise RuntimeError("TextDataModule.setup() has not run: call prepare_data() and setup() first")
+        return self.tokenized
+
+    def _model_split(self, split: str) -> datasets.Dataset:
+        ds = self._splits_data().splits[split]
+        return ds.with_format(columns=[c for c in ds.column_names if c in MODEL_COLUMNS])
+
+    def _loader(self, ds: datasets.Dataset, batch_size: int, sampler: Any = None) -> DataLoader:
+        return make_loader(
+            ds, self.collator(), batch_size, sampler, self.loader.num_workers, self.seed, self.loader.pin_memory
+        )
+
+    def _bucketed_loader(self, ds: datasets.Dataset) -> DataLoader:
+        raise NotImplementedError("loader.batching=length_bucket is wired in the next commit")
+
+
+def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None) -> DataCollatorWithPadding:
+    """Right-pads each batch to its longest row, rounded up to ``pad_to_multiple_of``."""
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")
+
+
+def make_loader(
+    ds: datasets.Dataset,
+    collator: Any,
+    batch_size: int,
+    sampler: Any = None,
+    num_workers: int = 0,
+    seed: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A loader over ``ds`` (in order unless ``sampler`` says otherwise) that never touches the global RNG."""
+    if "id" in ds.column_names:
+        ds = ds.with_format(columns=[c for c in ds.column_names if c in MODEL_COLUMNS])
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collator,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=pin_memory and torch.cuda.is_available(),
+        # Its own generator: creating an iterator then never draws from the global RNG that dropout uses.
+        generator=torch.Generator().manual_seed(seed),
+    )

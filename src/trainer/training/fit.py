@@ -1,0 +1,109 @@
+"""Model → LightningModule → Trainer: what ``trainer.fit`` needs, built from typed settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+from trainer.config.instantiate import safe_instantiate
+from trainer.data.prepare import PreparedData
+from trainer.runs.folder import CHECKPOINTS
+from trainer.training.loss_weights import resolve_loss_weights
+from trainer.training.module import ClassifierModule
+from trainer.training.resume import EpochSeed
+from trainer.training.settings import CallbackSettings, ModuleSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    class_weights: list[float] | None
+    pos_weight: list[float] | None
+
+    def to_dict(self) -> dict[str, list[float] | None]:
+        return {"class_weights": self.class_weights, "pos_weight": self.pos_weight}
+
+
+def loss_weights(settings: ModuleSettings, data: PreparedData) -> LossWeights:
+    """``module.class_weights`` / ``module.pos_weight`` as lists (``balanced`` etc. computed from training counts)."""
+    train_labels = [e.label for e in data.splits["train"]]
+    weights = LossWeights(
+        resolve_loss_weights(settings.class_weights, data.label_map, train_labels, "module.class_weights"),
+        resolve_loss_weights(settings.pos_weight, data.label_map, train_labels, "module.pos_weight"),
+    )
+    if weights.class_weights is not None or weights.pos_weight is not None:
+        log.info("loss weights: class_weights=%s pos_weight=%s", weights.class_weights, weights.pos_weight)
+    return weights
+
+
+def build_module(model: Any, data: PreparedData, settings: ModuleSettings, weights: LossWeights) -> ClassifierModule:
+    return ClassifierModule(
+        model,
+        data.label_map,
+        data.languages,
+        optimizer=safe_instantiate(settings.optimizer, "module.optimizer"),
+        scheduler=safe_instantiate(settings.scheduler, "module.scheduler"),
+        warmup_ratio=settings.warmup_ratio,
+        weight_decay=settings.weight_decay,
+        class_weights=weights.class_weights,
+        label_smoothing=settings.label_smoothing,
+        pos_weight=weights.pos_weight,
+        main_metric=settings.main_metric,
+    )
+
+
+def build_callbacks(
+    run_dir: Path, seed: int, main_metric: str, settings: CallbackSettings, extra: list[pl.Callback]
+) -> tuple[ModelCheckpoint, list[pl.Callback]]:
+    """The best-checkpoint callback, and every callback of the run (best first)."""
+    monitor = f"val/{main_metric}"
+    best = ModelCheckpoint(
+        dirpath=run_dir / CHECKPOINTS,
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_top_k=1,
+        auto_insert_metric_name=False,
+    )
+    callbacks: list[pl.Callback] = [best, EpochSeed(seed), *extra]
+    if settings.save_last:
+        # Its own callback: Lightning >= 2.6's save_last only writes when the monitored metric improved,
+        # so after a flat epoch last.ckpt would be stale and a resume would repeat epochs.
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=run_dir / CHECKPOINTS, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
+            )
+        )
+    if settings.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=settings.early_stopping_patience))
+    return best, callbacks
+
+
+def build_trainer(
+    trainer_args: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback], logger: Any, plugins: list[Any]
+) -> pl.Trainer:
+    """``configs/trainer/*.yaml`` are ``pl.Trainer`` arguments, passed as they are."""
+    return pl.Trainer(
+        **trainer_args,
+        callbacks=callbacks,
+        logger=logger or False,
+        plugins=plugins or None,
+        default_root_dir=str(run_dir),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def load_best(module: ClassifierModule, trainer: pl.Trainer, best: ModelCheckpoint, load: Any) -> ClassifierModule:
+    """The best checkpoint's weights into ``module``, on rank 0's device (CPU when training ran on CPU)."""
+    state = load(best.best_model_path)["state_dict"]
+    module.load_state_dict(state)
+    device = trainer.strategy.root_device
+    return module.to(torch.device("cpu") if device.type == "cpu" else device)

@@ -1,0 +1,39 @@
+"""Which process this is, before Lightning has set anything up.
+
+Run-wide side effects (the data report on the console, the MLflow run) belong to global rank 0. They are
+decided before the ``Trainer`` exists, so the rank comes from the launcher, through Lightning's own
+cluster environments: ``torchrun`` (``RANK``), SLURM's ``srun`` (``SLURM_PROCID``; ``LOCAL_RANK`` and
+``NODE_RANK`` are not set there until Lightning sets them), else Lightning's own DDP launcher, which
+starts worker processes with ``LOCAL_RANK`` (and ``NODE_RANK`` on multi-node runs) in their environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+
+def launcher() -> str:
+    """``torchrun``, ``slurm`` or ``lightning`` (Lightning starts the other processes itself, or a single process)."""
+    if TorchElasticEnvironment.detect():
+        return "torchrun"
+    if SLURMEnvironment.detect():
+        return "slurm"
+    return "lightning"
+
+
+def global_rank() -> int:
+    kind = launcher()
+    if kind == "torchrun":
+        return int(os.environ["RANK"])
+    if kind == "slurm":
+        return int(os.environ["SLURM_PROCID"])
+    if int(os.environ.get("NODE_RANK", "0")) != 0:
+        # Lightning's launcher on a later node: its local rank 0 is still not global rank 0.
+        return int(os.environ.get("NODE_RANK", "0")) * 10_000 + int(os.environ.get("LOCAL_RANK", "0"))
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def is_global_zero() -> bool:
+    return global_rank() == 0
