@@ -110,7 +110,7 @@ def check_config_targets(cfg: DictConfig, hydra_cfg: DictConfig | None = None) -
     if hydra_cfg is not None:
         check_hydra_callbacks(hydra_cfg)
     elif hydra_node is not None:
-        check_hydra_callbacks(OmegaConf.create(hydra_node))
+        check_hydra_callbacks(hydra_node)
 
 
 def _command_line_targets(hydra_overrides: list[str]) -> dict[str, str]:
@@ -130,7 +130,7 @@ def _command_line_targets(hydra_overrides: list[str]) -> dict[str, str]:
     return found
 
 
-def check_hydra_callbacks(hydra_cfg: DictConfig) -> None:
+def check_hydra_callbacks(hydra_cfg: DictConfig | dict[str, Any]) -> None:
     """Refuse ``hydra.callbacks`` that a config file (not the user's command line) points at other code.
 
     Allowed: :data:`HYDRA_CALLBACK_TARGETS` as a callback's own ``_target_``; any other ``_target_``
@@ -138,8 +138,9 @@ def check_hydra_callbacks(hydra_cfg: DictConfig) -> None:
     (``hydra.callbacks.mine._target_=pkg.Cb``, ``+hydra.callbacks.mine={_target_: pkg.Cb}``),
     as recorded in ``hydra.overrides.hydra``. An experiment file shared by someone else cannot run code.
     """
-    callbacks = _resolved(OmegaConf.select(hydra_cfg, "callbacks", default=None)) or {}
-    overrides = OmegaConf.select(hydra_cfg, "overrides.hydra", default=None) or []
+    node = hydra_cfg if isinstance(hydra_cfg, DictConfig) else OmegaConf.create(hydra_cfg)
+    callbacks = _resolved(OmegaConf.select(node, "callbacks", default=None)) or {}
+    overrides = OmegaConf.select(node, "overrides.hydra", default=None) or []
     from_user = _command_line_targets([str(o) for o in overrides])
     for where, target in _targets(callbacks, "hydra.callbacks"):
         top_level = where.count(".") == 2  # hydra.callbacks.<name>
