@@ -75,7 +75,14 @@ def _fit_and_save(
     module = build_module(loaded.model, data, settings.module, weights)
     main = settings.module.main_metric
     best, callbacks = build_callbacks(folder.path, settings.seed, main, settings.callbacks, tracker.callbacks())
-    trainer = build_trainer(settings.trainer, folder.path, callbacks, tracker.lightning_logger(), plugins=[])
+    trainer = build_trainer(
+        settings.trainer,
+        folder.path,
+        callbacks,
+        tracker.lightning_logger(),
+        plugins=[],
+        own_distributed_sampling=dm.uses_own_distributed_sampling,
+    )
     trainer.fit(module, datamodule=dm, ckpt_path=settings.ckpt_path)
     if not trainer.is_global_zero:
         return None

@@ -22,11 +22,11 @@ from typing import Any, Literal
 import datasets
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
-from trainer.data.sampling import EpochShuffleSampler
+from trainer.data.sampling import EpochShuffleSampler, LengthBucketBatchSampler, StatefulBatchLoader
 from trainer.data.tokenized import TokenizedData, load_cached, tokenize_cached
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,16 @@ class TextDataModule(pl.LightningDataModule):
         return self._loader(ds, self.loader.batch_size, EpochShuffleSampler(ds, self.seed))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._model_split("validation"), self.loader.eval_batch_size)
+        return self._loader(
+            self._model_split("validation"), self.loader.eval_batch_size, self._eval_shard("validation")
+        )
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._model_split("test"), self.loader.eval_batch_size)
+        return self._loader(self._model_split("test"), self.loader.eval_batch_size, self._eval_shard("test"))
+
+    def eval_loader(self, split: str) -> DataLoader:
+        """Every row of ``split``, in order, on this process (scoring the best checkpoint after fit)."""
+        return self._loader(self._model_split(split), self.loader.eval_batch_size)
 
     # -- what the rest of the run reads ------------------------------------------------------------
     @property
@@ -152,7 +158,42 @@ class TextDataModule(pl.LightningDataModule):
         )
 
     def _bucketed_loader(self, ds: datasets.Dataset) -> DataLoader:
-        raise NotImplementedError("loader.batching=length_bucket is wired in the next commit")
+        """Rows of similar length under a padded-token budget; this rank's share of every epoch's plan."""
+        lengths = [len(ids) for ids in self._splits_data().splits["train"]["input_ids"]]
+        multiple = self.loader.pad_to_multiple_of or 1
+        budget = self.loader.max_tokens or self.loader.batch_size * max(lengths, default=1)
+        trainer = self.trainer
+        sampler = LengthBucketBatchSampler(
+            lengths,
+            budget,
+            pad_to_multiple_of=multiple,
+            max_batch_size=None if self.loader.max_tokens else self.loader.batch_size,
+            seed=self.seed,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
+        )
+        workers = self.loader.num_workers
+        return StatefulBatchLoader(
+            ds,
+            sampler,
+            collate_fn=self.collator(),
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self.loader.pin_memory and torch.cuda.is_available(),
+        )
+
+    def _eval_shard(self, split: str) -> DistributedSampler | None:
+        """With its own training sampler the Trainer injects none: shard evaluation as Lightning would."""
+        trainer = self.trainer
+        if not self.uses_own_distributed_sampling or trainer is None or trainer.world_size < 2:
+            return None
+        ds = self._model_split(split)
+        return DistributedSampler(ds, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False)
+
+    @property
+    def uses_own_distributed_sampling(self) -> bool:
+        """``length_bucket`` shards batches itself: the Trainer must not inject a ``DistributedSampler``."""
+        return self.loader.batching == "length_bucket"
 
 
 def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None) -> DataCollatorWithPadding:

@@ -87,11 +87,22 @@ def build_callbacks(
 
 
 def build_trainer(
-    trainer_args: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback], logger: Any, plugins: list[Any]
+    trainer_args: dict[str, Any],
+    run_dir: Path,
+    callbacks: list[pl.Callback],
+    logger: Any,
+    plugins: list[Any],
+    own_distributed_sampling: bool = False,
 ) -> pl.Trainer:
-    """``configs/trainer/*.yaml`` are ``pl.Trainer`` arguments, passed as they are."""
+    """``configs/trainer/*.yaml`` are ``pl.Trainer`` arguments, passed as they are.
+
+    ``own_distributed_sampling``: the data module shards every loader itself (length-bucketed batches), so
+    Lightning must not replace its samplers.
+    """
+    extra = {"use_distributed_sampler": False} if own_distributed_sampling else {}
     return pl.Trainer(
         **trainer_args,
+        **extra,
         callbacks=callbacks,
         logger=logger or False,
         plugins=plugins or None,
