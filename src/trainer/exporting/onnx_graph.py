@@ -151,7 +151,7 @@ def _export_torchscript(
     # The TorchScript exporter writes one file per tensor for big models: export into a scratch
     # folder, then save once with every tensor in a single model.onnx.data beside the graph.
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        raw = Path(scratch) / "model.onnx"
+        raw = Path(scratch) / path.name
         export_to(raw)
         onnx.save(
             onnx.load(str(raw)),

@@ -1,7 +1,8 @@
 """Torch-free reference predictor for an export bundle: texts in, labels and scores out.
 
-The command line is :mod:`trainer.predict`. Needs only numpy, onnxruntime and tokenizers: it must not import torch, transformers or any trainer
-module that does (``trainer.data`` is stdlib-only). It applies what training applied: the dataset's
+The command line is :mod:`trainer.predict`; the bundle's files are read through
+:class:`trainer.serving.bundle.Bundle`. Needs only numpy, onnxruntime and tokenizers: it must not import
+torch, transformers or any trainer module that does (``trainer.data`` is stdlib-only). It applies what training applied: the dataset's
 text normaliser, the tokenizer and max length, the temperature and the tuned thresholds, with the
 decision rule of :func:`trainer.scoring.metrics.predict_labels` (a test keeps the two in step).
 """
