@@ -90,21 +90,25 @@ def check_parity(
         "tokenizer_mismatched_rows": mismatched[:20],
         "passed": max_diff <= atol and not mismatched,
     }
+    _raise_on_parity_failure(report, mismatched)
+    return report
+
+
+def _raise_on_parity_failure(report: dict[str, Any], mismatched: list[int]) -> None:
     if mismatched:
         raise GateError(
             "parity",
             f"the bundle tokenizer gives different ids than training for "
-            f"{len(mismatched)} of {len(texts)} rows (first: {mismatched[:5]})",
+            f"{len(mismatched)} of {report['rows']} rows (first: {mismatched[:5]})",
             report,
         )
-    if not max_diff <= atol:
+    if not report["max_abs_diff"] <= report["atol"]:
         raise GateError(
             "parity",
-            f"max |logits(onnx) - logits(torch)| = {max_diff:.3g} > "
-            f"gates.parity_atol={atol:g} on batches of shape {shapes}",
+            f"max |logits(onnx) - logits(torch)| = {report['max_abs_diff']:.3g} > "
+            f"gates.parity_atol={report['atol']:g} on batches of shape {report['shapes']}",
             report,
         )
-    return report
 
 
 def evaluate(

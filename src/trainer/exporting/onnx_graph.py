@@ -82,16 +82,7 @@ def export_onnx(
     exporter: str = "torchscript",
 ) -> OnnxExportInfo:
     """Write ``model`` to ``path`` (fp32, eval mode) and return what the bundle manifest needs."""
-    unknown = sorted(set(input_names) - set(INPUT_NAMES))
-    if unknown or "input_ids" not in input_names or "attention_mask" not in input_names:
-        raise ValueError(
-            f"tokenizer model_input_names {input_names}: export supports {list(INPUT_NAMES)} "
-            f"and needs input_ids and attention_mask"
-        )
-    if exporter not in EXPORTERS:
-        raise ValueError(f"exporter={exporter!r} is not one of {list(EXPORTERS)}")
-    if exporter == "dynamo" and opset < 18:
-        raise ValueError(f"opset={opset}: exporter=dynamo writes opset 18 or later")
+    _check_export_args(input_names, opset, exporter)
     model = model.float().eval()
     # The wrapper is a module too: export restores *its* training flag onto the model afterwards.
     wrapper = LogitsOnly(model).eval()
@@ -125,6 +116,19 @@ def export_onnx(
         "exported %s with %s (%.1f MB of weights%s)", path, exporter, size / 1e6, ", external data" if external else ""
     )
     return OnnxExportInfo(path, opset, list(input_names), external, size, exporter)
+
+
+def _check_export_args(input_names: list[str], opset: int, exporter: str) -> None:
+    unknown = sorted(set(input_names) - set(INPUT_NAMES))
+    if unknown or "input_ids" not in input_names or "attention_mask" not in input_names:
+        raise ValueError(
+            f"tokenizer model_input_names {input_names}: export supports {list(INPUT_NAMES)} "
+            f"and needs input_ids and attention_mask"
+        )
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter={exporter!r} is not one of {list(EXPORTERS)}")
+    if exporter == "dynamo" and opset < 18:
+        raise ValueError(f"opset={opset}: exporter=dynamo writes opset 18 or later")
 
 
 def _export_torchscript(
