@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import hydra
 from omegaconf import DictConfig, open_dict
 
 from trainer.config import to_container
+from trainer.config.instantiate import preflight
 from trainer.runs.folder import RunFolder, write_json
 from trainer.tracking.kfold_parent import KfoldParent
 from trainer.training.kfold import SUMMARY_FILE, child_run_ids, read_fold_run, summarize
@@ -116,5 +118,11 @@ def main(cfg: DictConfig) -> float | None:
     return summary["mean_std"]["test"][summary["main_metric"]]["mean"] if summary else None
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m trainer.kfold``: hydra.callbacks are checked before Hydra instantiates them."""
+    preflight("kfold", sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -8,6 +8,7 @@ which tests call directly; every step lives in the stage package it names (``tra
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,19 +16,21 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig
 
+from trainer.config.instantiate import check_config_targets, preflight
 from trainer.data import prepare_data
 from trainer.data.datamodule import TextDataModule
 from trainer.models.sources import load_classifier
 from trainer.runs.folder import RunFolder
 from trainer.runs.provenance import git_state
 from trainer.tracking import Tracker, make_tracker
+from trainer.training.checkpoints import load_checkpoint
 from trainer.training.final_scores import score_best
 from trainer.training.fit import build_callbacks, build_module, build_trainer, load_best, loss_weights
 from trainer.training.outputs import run_metrics, save_model, save_run_folder, save_run_info
-from trainer.training.ranks import is_global_zero
+from trainer.training.ranks import hydra_overrides_for_rank, is_global_zero
+from trainer.training.replicas import ReplicaDigest
 from trainer.training.settings import TrainSettings
 from trainer.training.summary import print_summary
 
@@ -42,6 +45,7 @@ class TrainResult:
 def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
     """Train, evaluate and write a self-describing run folder. Returns None on non-zero ranks."""
     started = datetime.now(UTC)
+    check_config_targets(cfg)  # before anything is instantiated: configs travel between teams
     settings = TrainSettings.from_config(cfg)
     folder = RunFolder(run_dir).create()
     pl.seed_everything(settings.seed, workers=True)
@@ -74,7 +78,9 @@ def _fit_and_save(
     weights = loss_weights(settings.module, data)
     module = build_module(loaded.model, data, settings.module, weights)
     main = settings.module.main_metric
-    best, callbacks = build_callbacks(folder.path, settings.seed, main, settings.callbacks, tracker.callbacks())
+    best, callbacks = build_callbacks(
+        folder.path, settings.seed, main, settings.callbacks, [*tracker.callbacks(), ReplicaDigest()]
+    )
     trainer = build_trainer(
         settings.trainer,
         folder.path,
@@ -88,7 +94,7 @@ def _fit_and_save(
         return None
 
     # Test: the best checkpoint, thresholds tuned on validation, one metric code path.
-    load_best(module, trainer, best, lambda p: torch.load(p, map_location="cpu", weights_only=False))
+    load_best(module, trainer, best, load_checkpoint)
     scores = score_best(module, dm, data, settings.calibration, main)
     metrics = run_metrics(scores, best, weights, module, main)
     save_run_folder(folder, settings, data, dm, scores, metrics)
@@ -138,5 +144,12 @@ def main(cfg: DictConfig) -> float | None:
     return None if result is None else result.metrics["test"]["overall"][cfg.module.main_metric]
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m trainer.train`` and ``seaguard-train``: Hydra's output on global rank 0 only."""
+    preflight("train", sys.argv[1:])  # hydra.callbacks are instantiated before main() could check them
+    sys.argv[1:] = hydra_overrides_for_rank(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

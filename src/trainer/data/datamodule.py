@@ -100,14 +100,19 @@ class TextDataModule(pl.LightningDataModule):
     # -- Lightning hooks ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Tokenise into the cache (local rank 0 of each node); records whether the cache was hit."""
-        self.cache_hit = tokenize_cached(self.data, self.tokenizer, self.max_length, self.cache_root).cache_hit
+        tokenized = tokenize_cached(self.data, self.tokenizer, self.max_length, self.cache_root)
+        self.cache_hit = tokenized.cache_hit
+        log.info(
+            "tokenisation on this node's local rank 0: cache %s: %s",
+            "hit" if self.cache_hit else "miss",
+            tokenized.cache_dir,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenized is None:
             self.tokenized = load_cached(self.data, self.tokenizer, self.max_length, self.cache_root)
-            if self.cache_hit is None:  # ranks that did not run prepare_data
+            if self.cache_hit is None:  # ranks that did not run prepare_data read what local rank 0 wrote
                 self.cache_hit = True
-            log.info("tokenisation cache %s: %s", "hit" if self.cache_hit else "miss", self.tokenized.cache_dir)
 
     def train_dataloader(self) -> DataLoader:
         ds = self._model_split("train")

@@ -97,7 +97,7 @@ class MlflowTracker:
             "host": socket.gethostname(),
             "run_dir": str(run_dir),
             **{f"version.{k}": str(v) for k, v in versions().items()},
-            **s.tags,
+            **((config.get("tracking") or {}).get("tags") or {}),  # the redacted copy: never a secret
         }
         if tags.get("git_commit") not in (None, "None"):
             all_tags["mlflow.source.git.commit"] = tags["git_commit"]  # shown by the UI next to the run

@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from trainer.config.instantiate import safe_instantiate
 from trainer.data.prepare import PreparedData
 from trainer.runs.folder import CHECKPOINTS
+from trainer.training.checkpoints import AtomicCheckpointIO
 from trainer.training.loss_weights import resolve_loss_weights
 from trainer.training.module import ClassifierModule
 from trainer.training.resume import EpochSeed
@@ -105,7 +106,7 @@ def build_trainer(
         **extra,
         callbacks=callbacks,
         logger=logger or False,
-        plugins=plugins or None,
+        plugins=[AtomicCheckpointIO(), *plugins],
         default_root_dir=str(run_dir),
         enable_model_summary=False,
         num_sanity_val_steps=0,

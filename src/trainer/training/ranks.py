@@ -9,7 +9,10 @@ starts worker processes with ``LOCAL_RANK`` (and ``NODE_RANK`` on multi-node run
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
@@ -37,3 +40,20 @@ def global_rank() -> int:
 
 def is_global_zero() -> bool:
     return global_rank() == 0
+
+
+def hydra_overrides_for_rank(argv: list[str]) -> list[str]:
+    """``argv`` for this process: under ``torchrun``/``srun`` a rank other than 0 sends Hydra's output to a
+    throwaway folder, so a run has exactly one run folder however many processes start it.
+
+    Every process composes the config once from the same command line (the launcher starts them all);
+    only global rank 0 writes the run folder, and Lightning broadcasts rank 0's checkpoint folder. With
+    Lightning's own launcher (one ``python -m trainer.train`` on one node) Lightning already passes rank 0's
+    ``hydra.run.dir`` to its workers.
+    """
+    if launcher() == "lightning" or is_global_zero():
+        return argv
+    scratch = tempfile.mkdtemp(prefix=f"seaguard-rank{global_rank()}-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    kept = [a for a in argv if not a.startswith(("hydra.run.dir=", "hydra.output_subdir="))]
+    return [*kept, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from trainer.config import to_container
+from trainer.config.safety import redact
 from trainer.data.datamodule import LoaderSettings
 from trainer.data.spec import DataSpec, build_dataclass, data_spec_from_dict
 from trainer.models.sources import ModelSpec, model_spec_from_dict
@@ -83,5 +84,5 @@ class TrainSettings:
             tracking=dict(c["tracking"]),
             cache_dir=Path(c["paths"]["cache_dir"]),
             ckpt_path=c.get("ckpt_path"),
-            config=c,
+            config=redact(c, cfg) if isinstance(cfg, DictConfig) else redact(c),
         )
