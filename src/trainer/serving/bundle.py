@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import dataclass, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from trainer.data.labels import LabelMap
@@ -169,10 +169,17 @@ class Bundle:
     def verify(self) -> dict[str, Any]:
         """Check every file against the manifest (present, same size and sha256, nothing extra).
 
-        Returns the manifest; raises :class:`BundleError` naming each file that differs.
+        Returns the manifest; raises :class:`BundleError` naming each file that differs, and refuses,
+        before reading any file, a manifest that names a path outside the bundle.
         """
         manifest = self.manifest()
         expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
+        unsafe = [rel for rel in expected if self.leaves_bundle(rel)]
+        if unsafe:  # refused before anything is read: such a name would check a file outside the bundle
+            raise BundleError(
+                f"bundle {self.path}: {MANIFEST} names paths outside the bundle (absolute, with '..', or "
+                f"through a symlink): {', '.join(repr(rel) for rel in unsafe)}"
+            )
         problems = []
         for rel, entry in expected.items():
             path = self.path / rel
@@ -186,6 +193,17 @@ class Bundle:
         if problems:
             raise BundleError(f"bundle {self.path} does not match {MANIFEST}: " + "; ".join(problems))
         return manifest
+
+    def leaves_bundle(self, rel: str) -> bool:
+        """Whether manifest name ``rel`` is absolute, has a ``..`` part, or resolves outside the folder."""
+        posix, windows = PurePosixPath(rel), PureWindowsPath(rel)  # bundles also travel to Windows hosts
+        if posix.is_absolute() or windows.anchor or ".." in posix.parts or ".." in windows.parts:
+            return True
+        try:
+            resolved = (self.path / rel).resolve()  # follows symlinks, inside the bundle or not
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: no real bundle has them
+            return True
+        return not resolved.is_relative_to(self.path.resolve())
 
     def file_names(self) -> list[str]:
         """Every file under the folder but the manifest, by relative path (in path order)."""

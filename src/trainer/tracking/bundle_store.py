@@ -2,8 +2,9 @@
 
 A ``models:/name@alias`` or ``models:/name/N`` reference names a version; its bundle is the version's
 own source for ``onnx-bundle`` versions, else the ``export/`` folder of its run
-(:func:`trainer.tracking.registry.bundle_uri`). Torch-free (mlflow only, imported when called), because
-pull runs on deployment machines.
+(:func:`trainer.tracking.registry.bundle_uri`), and the sha256 of its ``manifest.json`` that export
+recorded in the registry (:func:`trainer.tracking.registry.recorded_manifest_sha256`). Torch-free
+(mlflow only, imported when called), because pull runs on deployment machines.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.tracking.registry import bundle_uri, model_version
+from trainer.tracking.registry import bundle_uri, model_version, recorded_manifest_sha256
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class RegisteredBundle:
     run_id: str | None
     source: str  # artifact URI of the bundle folder
     tracking_uri: str
+    manifest_sha256: str | None = None  # what the registry recorded at publish time; None: no record
+    recorded_in: str = ""  # which tag held it, for messages
 
     @property
     def model(self) -> str:
@@ -37,7 +40,10 @@ def find_bundle(ref: str, tracking_uri: str) -> RegisteredBundle:
     client = MlflowClient(tracking_uri)
     version = model_version(client, ref)
     source = bundle_uri(client, version)
-    return RegisteredBundle(ref, version.name, str(version.version), version.run_id, source, tracking_uri)
+    recorded, where = recorded_manifest_sha256(client, version) or (None, "")
+    return RegisteredBundle(
+        ref, version.name, str(version.version), version.run_id, source, tracking_uri, recorded, where
+    )
 
 
 def download_bundle(found: RegisteredBundle, dst: Path) -> Path:

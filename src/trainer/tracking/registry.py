@@ -22,6 +22,10 @@ from trainer.serving.bundle import MANIFEST
 BUNDLE_FORMAT_TAG = "onnx-bundle"
 EXPORT_ARTIFACT = "export"
 MAX_TAG = 5000
+# sha256 of the bundle's manifest.json, written by trainer.export when it publishes: a tag of the registered
+# bundle version, and (prefixed ``export.``) of the source run it logged the bundle into.
+MANIFEST_TAG = "manifest_sha256"
+RUN_MANIFEST_TAG = f"export.{MANIFEST_TAG}"
 
 
 class RegistryError(ValueError):
@@ -79,6 +83,21 @@ def bundle_uri(client: Any, version: Any) -> str:
         f"and run {version.run_id} has no {EXPORT_ARTIFACT}/{MANIFEST}): run python -m trainer.export "
         f"source=models:/{version.name}/{version.version} tracking=mlflow first"
     )
+
+
+def recorded_manifest_sha256(client: Any, version: Any) -> tuple[str, str] | None:
+    """The manifest sha256 the registry recorded for the bundle of ``version``, and which tag held it.
+
+    A bundle version's own ``manifest_sha256`` tag; for a pyfunc version whose bundle is its run's
+    ``export/`` folder, the run's ``export.manifest_sha256`` tag. None when neither exists.
+    """
+    if version.tags.get(MANIFEST_TAG):
+        return version.tags[MANIFEST_TAG], f"version tag {MANIFEST_TAG}"
+    if version.tags.get("format") != BUNDLE_FORMAT_TAG and version.run_id:
+        recorded = client.get_run(version.run_id).data.tags.get(RUN_MANIFEST_TAG)
+        if recorded:
+            return recorded, f"run {version.run_id} tag {RUN_MANIFEST_TAG}"
+    return None
 
 
 def evidence_run_id(client: Any, version: Any, split: str = "test") -> str:
