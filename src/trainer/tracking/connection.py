@@ -7,6 +7,8 @@ multirun parents), so that each checks the URI the same way and fails naming the
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
 import re
 import urllib.error
 import urllib.request
@@ -19,6 +21,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 _RESERVED_ALIASES = ("latest",)
+
+# MLflow's REST client retries a failing call for minutes (7 retries, backoff 2, 120 s timeout): with a
+# dead server every call froze its caller that long. The tracker logs from a background writer that
+# spools what fails and replays it later, so one short attempt per call is all it needs. setdefault:
+# a user's own value wins.
+CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 class TrackingError(RuntimeError):
@@ -113,11 +121,40 @@ def experiment_id(client: MlflowClient, settings: MlflowSettings) -> str:
 
 def connect(settings: MlflowSettings) -> MlflowClient:
     """A client for ``tracking.uri`` (also made the process-wide URI), after a fast reachability check."""
-    check_reachable(settings.uri)
-    if settings.uri.startswith("sqlite:///"):
-        Path(settings.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.uri)
-    return MlflowClient(settings.uri)
+    return connect_uri(settings.uri)
+
+
+def connect_uri(uri: str) -> MlflowClient:
+    """:func:`connect` for a bare URI (``trainer.sync`` knows only the URI its spool recorded)."""
+    if uri.startswith(("http://", "https://")):
+        for name, value in CLIENT_ENV.items():
+            os.environ.setdefault(name, value)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        return open_sqlite_store(uri, Path(uri.removeprefix("sqlite:///")))
+    return MlflowClient(uri)
+
+
+def open_sqlite_store(uri: str, db: Path) -> MlflowClient:
+    """Create (or verify) an embedded store's schema once, under ``<db>.lock``.
+
+    MLflow creates a new sqlite store's tables on first use without a lock: two first runs of a sweep
+    into one new store raced the migration (``table _alembic_tmp_metrics already exists``) and left it
+    broken for every later run. The first process here runs the migration while the others wait, then
+    find the tables in place. The store objects are cached per URI, so later calls do not migrate again.
+    """
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(uri)  # builds the tracking store: creates and migrates the tables
+            client.search_registered_models(max_results=1)  # the registry store shares them: verifies
+        except MlflowException as err:
+            raise TrackingError(f"tracking.uri=sqlite:///{db}: the store cannot be opened ({err})") from err
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return client
 
 
 def check_reachable(uri: str) -> None:
