@@ -34,8 +34,9 @@ from trainer.evaluation.inputs import (
     split_rows,
 )
 from trainer.evaluation.scores import score_split
+from trainer.scoring.scorers import make_scorer
 from trainer.tracking.evaluation_run import log_evaluation
-from trainer.tracking.references import ModelRef, make_scorer, resolve_model
+from trainer.tracking.references import ModelRef, resolve_model
 
 __all__ = ["EVAL_FILES", "EvaluateResult", "EvaluateSettings", "map_targets", "run_evaluate", "settings_from_config"]
 

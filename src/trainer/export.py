@@ -26,7 +26,7 @@ from trainer.exporting.onnx_graph import DEFAULT_EXTERNAL_DATA_MIN_BYTES
 from trainer.exporting.quantize import QuantizeSettings, quantize_settings_from_dict
 from trainer.serving.bundle import Bundle, sha256_file
 from trainer.tracking.publish import PublishSettings, publish_bundle
-from trainer.tracking.sources import ResolvedSource, resolve_source
+from trainer.tracking.references import ResolvedSource, resolve_source
 
 
 @dataclass

@@ -166,7 +166,7 @@ def test_publish_into_an_embedded_store_keeps_artifacts_beside_the_database(tmp_
     """An export run created in an embedded (sqlite) store keeps its artifacts in ``<db dir>/artifacts/<exp>``
     as training runs do (tracking.connection), never in ``./mlruns`` of whatever folder export ran from."""
     from trainer.tracking.publish import PublishSettings, publish_bundle
-    from trainer.tracking.sources import ResolvedSource
+    from trainer.tracking.references import ResolvedSource
 
     bundle = tmp_path / "bundle"
     bundle.mkdir()

@@ -246,7 +246,7 @@ def test_registered_model_predicts_raw_text_like_the_run(tracked: SimpleNamespac
 def test_export_and_compare_read_what_the_tracker_logged(tracked: SimpleNamespace) -> None:
     """The weights travel once, inside the pyfunc model: export finds them there, compare reads their size."""
     from trainer.comparison.evidence import download_evidence
-    from trainer.tracking.sources import resolve_source
+    from trainer.tracking.references import resolve_source
 
     local_weights = sorted((tracked.run_dir / "model").glob("*.safetensors"))
     assert local_weights

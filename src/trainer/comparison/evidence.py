@@ -25,8 +25,8 @@ from trainer.data.spec import ConfigError
 from trainer.runs.folder import EVIDENCE_FILES, LABELS, THRESHOLDS, RunFolder
 from trainer.scoring.metrics import compute_metrics, predict_labels
 from trainer.scoring.predictions import read_predictions
-from trainer.serving.bundle import MANIFEST
-from trainer.serving.precisions import FP32, REDUCED, Precision
+from trainer.serving.bundle import MANIFEST, graph_bytes
+from trainer.serving.precisions import FP32, REDUCED
 from trainer.serving.smoke import SMOKE_FILE
 from trainer.tracking.registry import EXPORT_ARTIFACT, evidence_run_id
 
@@ -79,14 +79,6 @@ def _optional_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _graph_bytes(files: dict[str, Any], precision: Precision) -> float | None:
-    """A graph's size with its external weights, from the manifest's file table; None when absent."""
-    graph = files.get(precision.graph)
-    if graph is None:
-        return None
-    return float(graph["bytes"] + (files.get(precision.external_data) or {}).get("bytes", 0))
-
-
 def _export_costs(export_dir: Path) -> tuple[float | None, dict[str, float | None]]:
     """The bundle's fp32 graph size, and size and batch-1 latency of each reduced-precision graph (None
     where the bundle has none)."""
@@ -97,10 +89,10 @@ def _export_costs(export_dir: Path) -> tuple[float | None, dict[str, float | Non
     latency = (smoke.get("latency_ms") or {}).get("batch_1_p50")
     costs: dict[str, float | None] = {}
     for precision in REDUCED:
-        size = _graph_bytes(files, precision)
+        size = graph_bytes(files, precision)
         costs[precision.size_column] = size / 1e6 if size is not None else None
         costs[precision.latency_column] = latency if size is not None and served == precision.graph else None
-    return _graph_bytes(files, FP32), costs
+    return graph_bytes(files, FP32), costs
 
 
 def _costs(run: RunFolder, model_bytes: float | None) -> dict[str, float | None]:

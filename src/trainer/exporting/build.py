@@ -48,7 +48,7 @@ from trainer.serving.bundle import Bundle, contract
 from trainer.serving.precisions import FP32, PRECISIONS, Precision, for_mode
 from trainer.serving.predictor import BundlePredictor
 from trainer.serving.smoke import write_smoke
-from trainer.tracking.sources import ResolvedSource
+from trainer.tracking.references import ResolvedSource
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from trainer.data.prepare import PreparedData
 from trainer.data.spec import SPLITS
 from trainer.exporting.gates import GateSettings
 from trainer.runs.folder import RunFolder
-from trainer.tracking.sources import ResolvedSource
+from trainer.tracking.references import ResolvedSource
 
 
 @dataclass(frozen=True)

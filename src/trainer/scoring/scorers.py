@@ -12,10 +12,14 @@ import torch
 class ScoredModel(Protocol):
     """What a scorer needs of a resolved model reference (``trainer.tracking.references.ModelRef``)."""
 
-    uri: str
-    max_length: int
-    model_dir: Path | None
-    bundle_dir: Path | None
+    @property
+    def uri(self) -> str: ...
+    @property
+    def max_length(self) -> int: ...
+    @property
+    def model_dir(self) -> Path | None: ...
+    @property
+    def bundle_dir(self) -> Path | None: ...
 
 
 class Scorer(Protocol):

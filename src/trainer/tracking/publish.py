@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.tracking.references import ResolvedSource
 from trainer.tracking.registry import BUNDLE_FORMAT_TAG, EXPORT_ARTIFACT
-from trainer.tracking.sources import ResolvedSource
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ for MLflow references.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig
 from trainer.data.spec import build_dataclass
 from trainer.runs.folder import OPTIONAL_FILES, REQUIRED_FILES, RunFolder
-from trainer.serving.bundle import MANIFEST, PREPROCESS, read_manifest
+from trainer.serving.bundle import MANIFEST, METRICS, Bundle
 from trainer.tracking.registry import BUNDLE_FORMAT_TAG, RegistryError, model_version
 
 MODEL_ARTIFACT_PATH = "model_hf"
@@ -267,30 +266,23 @@ def _from_bundle(
     run_id: str | None,
     version: dict[str, str] | None,
 ) -> ModelRef:
-    manifest = read_manifest(folder)
-    pre = _json(folder / PREPROCESS)
-    calibration = folder / "calibration.json"
-    metrics = folder / "metrics.json"
+    bundle = Bundle(folder)
+    manifest = bundle.manifest()
+    metrics = bundle.metrics() if (folder / METRICS).is_file() else {}
     return ModelRef(
         kind,
         ref,
-        folder.name,
-        LabelMap.load(folder / "labels.json"),
-        _json(folder / "thresholds.json")["thresholds"],
-        float(_json(calibration).get("temperature", 1.0)) if calibration.is_file() else 1.0,
-        build_dataclass(NormalizerConfig, dict(pre["normalizer"]), f"{folder / PREPROCESS}:normalizer"),
-        int(pre["max_length"]),
-        _json(metrics).get("main_metric") if metrics.is_file() else None,
+        bundle.name,
+        bundle.label_map(),
+        bundle.thresholds(),
+        bundle.temperature(),
+        bundle.normalizer(),
+        int(bundle.preprocess()["max_length"]),
+        metrics.get("main_metric"),
         bundle_dir=folder,
         run_id=run_id or (manifest.get("source") or {}).get("run_id"),
         version=version,
     )
-
-
-def _json(path: Path) -> Any:
-    if not path.is_file():
-        raise SourceError(f"{path}: missing")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _registered_bundle(
@@ -307,7 +299,3 @@ def _registered_bundle(
         return None, described
     local = _download(uri, download_dir / _version_label(version), artifact_uri=version.source)
     return _from_bundle(local, ref, "registered_model", version.run_id, described), described
-
-
-# Scorers live in trainer.scoring.scorers (torch); imported here until evaluate imports them from there.
-from trainer.scoring.scorers import make_scorer  # noqa: E402,F401

@@ -100,7 +100,7 @@ def build_trainer(
     ``own_distributed_sampling``: the data module shards every loader itself (length-bucketed batches), so
     Lightning must not replace its samplers.
     """
-    extra = {"use_distributed_sampler": False} if own_distributed_sampling else {}
+    extra: dict[str, Any] = {"use_distributed_sampler": False} if own_distributed_sampling else {}
     return pl.Trainer(
         **trainer_args,
         **extra,

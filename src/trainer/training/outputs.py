@@ -77,7 +77,7 @@ def save_run_info(
     folder: RunFolder,
     settings: TrainSettings,
     started: datetime,
-    model_source: str,
+    model_source: dict[str, Any],
     dm: TextDataModule,
     trainer: pl.Trainer,
     main_value: float,
