@@ -78,20 +78,9 @@ def trim_vocabulary(
     Raises:
         ValueError: the folder is not a single-file safetensors model with a Unigram tokenizer.
     """
-    from safetensors.numpy import load_file, save_file
-
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    tok = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    tok, weights, config = _read_trimmable(model_dir)
     model = tok["model"]
-    if model.get("type") != "Unigram":
-        raise ValueError(f"{model_dir}/tokenizer.json: model type {model.get('type')!r}; only Unigram can be trimmed")
-    if model.get("byte_fallback"):
-        raise ValueError(f"{model_dir}/tokenizer.json: byte_fallback Unigram tokenizers are not supported")
-    weights = model_dir / "model.safetensors"
-    if not weights.is_file():
-        raise ValueError(f"{model_dir}: expected one model.safetensors (sharded or .bin weights are not supported)")
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-
     corpus = list(texts)
     vocab = model["vocab"]
     used = {i for ids in _encode(model_dir / "tokenizer.json", corpus) for i in ids}
@@ -99,36 +88,12 @@ def trim_vocabulary(
     keep = sorted(used | {t["id"] for t in tok["added_tokens"]} | {model["unk_id"], lowest})
     remap = {old: new for new, old in enumerate(keep)}
 
-    model["vocab"] = [vocab[i] for i in keep]
-    model["unk_id"] = remap[model["unk_id"]]
-    for token in tok["added_tokens"]:
-        token["id"] = remap[token["id"]]
-    tok["post_processor"] = _remap_post_processor(tok["post_processor"], remap)
-
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    (out_dir / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
-    for name in _COPIED:
-        if (model_dir / name).is_file():
-            values = json.loads((model_dir / name).read_text(encoding="utf-8"))
-            if "added_tokens_decoder" in values:
-                values["added_tokens_decoder"] = {
-                    str(remap[int(k)]): v for k, v in values["added_tokens_decoder"].items()
-                }
-            (out_dir / name).write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
+    _write_tokenizer(tok, keep, remap, model_dir, out_dir)
     old_rows = int(config["vocab_size"])
-    state = load_file(str(weights))
-    trimmed = [name for name, t in state.items() if t.ndim >= 1 and t.shape[0] == old_rows]
-    if not trimmed:
-        raise ValueError(f"{weights}: no tensor has vocab_size={old_rows} rows")
-    for name in trimmed:
-        state[name] = np.ascontiguousarray(state[name][keep])
-    if dtype is not None:
-        state = {k: v.astype(dtype) if np.issubdtype(v.dtype, np.floating) else v for k, v in state.items()}
-    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
-    (out_dir / "model.safetensors").chmod(0o644)  # safetensors writes 0600
+    trimmed = _write_weights(weights, old_rows, keep, dtype, out_dir)
     config["vocab_size"] = len(keep)
     for key, value in list(config.items()):
         if key.endswith("_token_id") and isinstance(value, int):
@@ -148,6 +113,57 @@ def trim_vocabulary(
     }
     (out_dir / "vocab_trim.json").write_text(json.dumps(summary) + "\n", encoding="utf-8")
     return summary
+
+
+def _read_trimmable(model_dir: Path) -> tuple[dict[str, Any], Path, dict[str, Any]]:
+    """tokenizer.json, the weights file and config.json of a folder this module can trim."""
+    tok = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    model = tok["model"]
+    if model.get("type") != "Unigram":
+        raise ValueError(f"{model_dir}/tokenizer.json: model type {model.get('type')!r}; only Unigram can be trimmed")
+    if model.get("byte_fallback"):
+        raise ValueError(f"{model_dir}/tokenizer.json: byte_fallback Unigram tokenizers are not supported")
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        raise ValueError(f"{model_dir}: expected one model.safetensors (sharded or .bin weights are not supported)")
+    return tok, weights, json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+
+
+def _write_tokenizer(
+    tok: dict[str, Any], keep: list[int], remap: dict[int, int], model_dir: Path, out_dir: Path
+) -> None:
+    model = tok["model"]
+    model["vocab"] = [model["vocab"][i] for i in keep]
+    model["unk_id"] = remap[model["unk_id"]]
+    for token in tok["added_tokens"]:
+        token["id"] = remap[token["id"]]
+    tok["post_processor"] = _remap_post_processor(tok["post_processor"], remap)
+    (out_dir / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    for name in _COPIED:
+        if (model_dir / name).is_file():
+            values = json.loads((model_dir / name).read_text(encoding="utf-8"))
+            if "added_tokens_decoder" in values:
+                values["added_tokens_decoder"] = {
+                    str(remap[int(k)]): v for k, v in values["added_tokens_decoder"].items()
+                }
+            (out_dir / name).write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_weights(weights: Path, old_rows: int, keep: list[int], dtype: str | None, out_dir: Path) -> list[str]:
+    """The weights with only the kept embedding rows (optionally cast); returns the trimmed tensors' names."""
+    from safetensors.numpy import load_file, save_file
+
+    state = load_file(str(weights))
+    trimmed = [name for name, t in state.items() if t.ndim >= 1 and t.shape[0] == old_rows]
+    if not trimmed:
+        raise ValueError(f"{weights}: no tensor has vocab_size={old_rows} rows")
+    for name in trimmed:
+        state[name] = np.ascontiguousarray(state[name][keep])
+    if dtype is not None:
+        state = {k: v.astype(dtype) if np.issubdtype(v.dtype, np.floating) else v for k, v in state.items()}
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    (out_dir / "model.safetensors").chmod(0o644)  # safetensors writes 0600
+    return trimmed
 
 
 def check_same_tokens(original_dir: Path, trimmed_dir: Path, texts: Sequence[str]) -> int:
