@@ -106,6 +106,10 @@ class BundlePredictor:
         """One dict per text: ``label`` (``labels`` for multi-label tasks) and ``scores`` per label."""
         if not texts:
             return []
+        for i, text in enumerate(texts):
+            problem = text_problem(text)
+            if problem is not None:  # the tokenizer's own error would not say which text
+                raise ValueError(f"text {i}: {problem}")
         probs = self.probabilities(texts)
         decisions = decide(probs, self.label_map, self.thresholds)
         names = self.label_map.names
@@ -117,6 +121,18 @@ class BundlePredictor:
             else:
                 out.append({"label": names[int(decision)], "scores": scores})
         return out
+
+
+def text_problem(text: object) -> str | None:
+    """Why ``text`` cannot be classified (not a string, or not valid Unicode), or None when it can."""
+    if not isinstance(text, str):
+        return f"expected a string, got {type(text).__name__}"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: JSON "\\ud83d", or undecodable bytes in argv
+        bad = err.object[err.start : err.end]
+        return f"the text holds {bad!r} at character {err.start}, a lone surrogate: not valid Unicode"
+    return None
 
 
 def scores_from_logits(logits: np.ndarray, task: str, temperature: float = 1.0) -> np.ndarray:
