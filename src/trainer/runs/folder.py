@@ -32,6 +32,8 @@ PREDICTIONS = "predictions"
 # Evaluation folders only (``python -m trainer.evaluate``): what was scored, and the figures.
 EVALUATED_MODEL = "model.json"
 FIGURES = "figures"
+# Only when the tracking server was unreachable during the run (trainer.tracking.spool).
+TRACKING_SPOOL = "tracking_spool"
 
 RUN_FOLDER_FILES = {
     README: "this description",
@@ -46,6 +48,8 @@ RUN_FOLDER_FILES = {
     RUN_INFO: "git commit/dirty, host, versions, timings, model source, tokenisation cache",
     f"{MODEL_DIR}/": "best checkpoint as a transformers folder (safetensors) with its tokenizer",
     f"{CHECKPOINTS}/": "Lightning checkpoints: best.ckpt and last.ckpt (resume with ckpt_path=...)",
+    f"{TRACKING_SPOOL}/": "only if the tracking server was unreachable: the logging calls it missed, in order "
+    "(`state.json` says how many are pending; `python -m trainer.sync <run folder>` sends them)",
 }
 # What a model needs to be exported, evaluated or served from a run folder; the rest is optional.
 REQUIRED_FILES = (CONFIG, LABELS, THRESHOLDS)

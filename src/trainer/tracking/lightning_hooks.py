@@ -21,9 +21,8 @@ from trainer.tracking.params import mlflow_key
 from trainer.training.checkpoints import load_checkpoint
 
 if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
-
     from trainer.tracking.mlflow_tracker import MlflowTracker
+    from trainer.tracking.writer import TrackingWriter
     from trainer.training.module import ClassifierModule
 
 # The key of the callback's state in a Lightning checkpoint: fixed, so renaming the class keeps resume working.
@@ -43,11 +42,14 @@ def run_id_in_checkpoint(ckpt_path: str | Path) -> str | None:
 
 
 class MlflowMetricsLogger(Logger):
-    """Writes Lightning's logged scalars (``train/loss``, ``train/lr``, ``val/...``) to one MLflow run."""
+    """Writes Lightning's logged scalars (``train/loss``, ``train/lr``, ``val/...``) to one MLflow run.
 
-    def __init__(self, client: MlflowClient, run_id: str, experiment_name: str) -> None:
+    Through the run's :class:`~trainer.tracking.writer.TrackingWriter`: a training step only queues them.
+    """
+
+    def __init__(self, writer: TrackingWriter, run_id: str, experiment_name: str) -> None:
         super().__init__()
-        self._client = client
+        self._writer = writer
         self._run_id = run_id
         self._experiment_name = experiment_name
         self._epoch_step: int | None = None
@@ -65,8 +67,6 @@ class MlflowMetricsLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
         step = step or 0
         self.last_step = step
         values = dict(metrics)
@@ -76,9 +76,9 @@ class MlflowMetricsLogger(Logger):
                 values.pop("epoch")
             self._epoch_step = step
         now = int(time.time() * 1000)
-        batch = [Metric(mlflow_key(k), float(v), now, step) for k, v in values.items()]
+        batch = [(mlflow_key(k), float(v), now, step) for k, v in values.items()]
         if batch:
-            self._client.log_batch(self._run_id, metrics=batch)
+            self._writer.log_batch(metrics=batch)
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:

@@ -17,14 +17,12 @@ import logging
 import os
 import socket
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow.data.pandas_dataset import from_pandas
-from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -37,11 +35,13 @@ from trainer.scoring.figures import (
     reliability_figure,
 )
 from trainer.scoring.metrics import compute_metrics, flatten_metrics, predict_labels
-from trainer.tracking.connection import MlflowSettings, connect, experiment_id
+from trainer.tracking.connection import MlflowSettings, TrackingError, connect, experiment_id
 from trainer.tracking.lightning_hooks import MlflowMetricsLogger, MlflowRunCallback, run_id_in_checkpoint
 from trainer.tracking.model_logging import log_pyfunc_model
 from trainer.tracking.params import MAX_TAG_VALUE, config_params, fit_value, mlflow_key
+from trainer.tracking.spool import is_transient
 from trainer.tracking.sweep import PARENT_RUN_ENV  # set by the multirun callback: jobs become child runs
+from trainer.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -62,18 +62,35 @@ class MlflowTracker:
     def __init__(self, settings: MlflowSettings) -> None:
         self.settings = settings
         self.client: MlflowClient | None = None
+        # Every call after the run exists goes through it: training never waits for the server.
+        self.writer: TrackingWriter | None = None
         self.run_id: str | None = None
         self.resumed = False
         self._callback: MlflowRunCallback | None = None
         self._monitor: Any = None
         self._n_bins = 15
+        self._existing_params: dict[str, str] = {}
 
     # -- start -----------------------------------------------------------------------------------
     def start(self, *, config: dict[str, Any], tags: dict[str, str], run_dir: Path, resume_ckpt: str | None) -> None:
         s = self.settings
-        self.client = client = connect(s)
+        self.client = connect(s)
         # Reliability figures use the bins of the run's calibration report.
         self._n_bins = int((config.get("calibration") or {}).get("n_bins", 15))
+        try:
+            self._open_run(resume_ckpt, run_dir)
+        except MlflowException as err:  # the run must exist before training: fail now, naming the key
+            raise TrackingError(
+                f"tracking.uri={s.uri}: could not open the MLflow run ({str(err).splitlines()[0][:300]}); "
+                f"check the server, point tracking.uri elsewhere, or run with tracking=none"
+            ) from err
+        assert self.run_id is not None
+        self.writer = TrackingWriter(self.client, self.run_id, s.uri, run_dir)
+        self._log_start(config, tags, run_dir, resume_ckpt)
+
+    def _open_run(self, resume_ckpt: str | None, run_dir: Path) -> None:
+        s, client = self.settings, self.client
+        assert client is not None
         previous = run_id_in_checkpoint(resume_ckpt) if resume_ckpt else None
         if previous is not None and self._can_continue(previous, resume_ckpt):
             run = mlflow.start_run(run_id=previous, log_system_metrics=False)
@@ -91,7 +108,12 @@ class MlflowTracker:
         self.run_id = run.info.run_id
         os.environ[RUN_ID_ENV] = self.run_id
         log.info("MLflow run %s in %s (%s)", self.run_id, s.uri, "continued" if self.resumed else "new")
+        if self.resumed:
+            self._existing_params = client.get_run(self.run_id).data.params
 
+    def _log_start(self, config: dict[str, Any], tags: dict[str, str], run_dir: Path, resume_ckpt: str | None) -> None:
+        s, writer = self.settings, self.writer
+        assert writer is not None and self.run_id is not None
         all_tags = {
             **tags,
             "host": socket.gethostname(),
@@ -104,13 +126,11 @@ class MlflowTracker:
         if resume_ckpt:
             all_tags["resumed_from_checkpoint"] = str(resume_ckpt)
         self._log_params(config)
-        client.log_batch(
-            self.run_id, tags=[RunTag(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE)) for k, v in all_tags.items()]
-        )
+        writer.log_batch(tags=[(mlflow_key(k), fit_value(str(v), MAX_TAG_VALUE)) for k, v in all_tags.items()])
         with tempfile.TemporaryDirectory() as tmp:
             # Logged now so a failed run has it too; log_final replaces it with the run folder's copy.
             write_yaml(Path(tmp) / "config.yaml", config)
-            client.log_artifact(self.run_id, str(Path(tmp) / "config.yaml"))
+            writer.log_artifact(Path(tmp) / "config.yaml")
         if s.log_system_metrics:
             from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
@@ -140,27 +160,27 @@ class MlflowTracker:
         return True
 
     def _log_params(self, config: dict[str, Any]) -> None:
-        assert self.client is not None and self.run_id is not None
+        assert self.writer is not None
         params = config_params(config)
         if self.resumed:
             # Params are immutable in MLflow: a resumed run keeps the first values, and values that
             # changed (ckpt_path, max_epochs, ...) are recorded as ``resume.<key>`` tags.
-            existing = self.client.get_run(self.run_id).data.params
+            existing = self._existing_params
             changed = {k: v for k, v in params.items() if k in existing and existing[k] != v}
             params = {k: v for k, v in params.items() if k not in existing}
-            self.client.log_batch(
-                self.run_id,
-                tags=[RunTag(mlflow_key(f"resume.{k}"), fit_value(v, MAX_TAG_VALUE)) for k, v in changed.items()],
+            self.writer.log_batch(
+                tags=[(mlflow_key(f"resume.{k}"), fit_value(v, MAX_TAG_VALUE)) for k, v in changed.items()]
             )
-        self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()])
+        self.writer.log_batch(params=list(params.items()))
 
     # -- data and training -------------------------------------------------------------------------
     def log_data(self, data: PreparedData) -> None:
         """Each split as a dataset input (name, digest, source, schema, rows) + the data artifacts."""
         import pandas as pd
 
-        assert self.client is not None and self.run_id is not None
+        assert self.writer is not None
         spec = data.spec
+        inputs = []
         for split, rows in data.splits.items():
             key = split if split in spec.files else ("all" if "all" in spec.files else "train")
             frame = pd.DataFrame(
@@ -187,7 +207,9 @@ class MlflowTracker:
             input_tags = {"rows": str(len(rows)), "split_sha256": data.split_digest(split)}
             if key in data.file_digests:
                 input_tags["file_sha256"] = data.file_digests[key]
-            mlflow.log_input(dataset, context=split, tags=input_tags)
+            input_tags["mlflow.data.context"] = split  # what mlflow.log_input(context=split) sets
+            inputs.append({"dataset": _dataset_fields(dataset), "tags": list(input_tags.items())})
+        self.writer.log_inputs(inputs)
         with tempfile.TemporaryDirectory() as tmp:
             data.report.save(Path(tmp) / "data_report.json")
             data.label_map.save(Path(tmp) / "labels.json")
@@ -199,12 +221,12 @@ class MlflowTracker:
                     "splits": {s: data.split_digest(s) for s in data.splits},
                 },
             )
-            self.client.log_artifacts(self.run_id, tmp)
-        self.client.set_tag(self.run_id, "data_digest", data.digest)
+            self.writer.log_artifact(Path(tmp), None)  # the folder's files at the artifact root
+        self.writer.set_tag("data_digest", data.digest)
 
     def lightning_logger(self) -> MlflowMetricsLogger:
-        assert self.client is not None and self.run_id is not None
-        return MlflowMetricsLogger(self.client, self.run_id, self.settings.experiment_name)
+        assert self.writer is not None and self.run_id is not None
+        return MlflowMetricsLogger(self.writer, self.run_id, self.settings.experiment_name)
 
     def callbacks(self) -> list[pl.Callback]:
         assert self.run_id is not None
@@ -230,7 +252,7 @@ class MlflowTracker:
         ``metrics``: the split's :func:`compute_metrics` result when the caller has it (metrics.json),
         so MLflow holds exactly those numbers.
         """
-        assert self.client is not None and self.run_id is not None
+        assert self.writer is not None
         if metrics is None:
             metrics = compute_metrics(probs, targets, langs, label_map, thresholds, main_metric)
         self.log_metrics({k: v for k, v in flatten_metrics(split, metrics).items() if k not in skip}, step)
@@ -259,19 +281,16 @@ class MlflowTracker:
             ),
         }
         for name, figure in figures.items():
-            self.client.log_figure(self.run_id, figure, f"{figure_dir}/{name}")
+            self.writer.log_figure(figure, f"{figure_dir}/{name}")
 
     def log_metrics(self, values: dict[str, float], step: int) -> None:
-        assert self.client is not None and self.run_id is not None
-        now = int(time.time() * 1000)
-        self.client.log_batch(
-            self.run_id, metrics=[Metric(mlflow_key(k), float(v), now, step) for k, v in values.items()]
-        )
+        assert self.writer is not None
+        self.writer.log_metrics({mlflow_key(k): v for k, v in values.items()}, step)
 
     # -- end ----------------------------------------------------------------------------------------
     def log_final(self, *, run_dir: Path, metrics: dict[str, Any], final: dict[str, Any]) -> None:
         """Test metrics and figures, the run folder's files, and the best model."""
-        assert self.client is not None and self.run_id is not None
+        assert self.writer is not None and self.client is not None and self.run_id is not None
         label_map, main = final["label_map"], metrics["main_metric"]
         step = self._callback.last_step if self._callback is not None else 0
         val_probs, val_y, val_langs = final["predictions"]["validation"]
@@ -323,12 +342,27 @@ class MlflowTracker:
         # The run folder minus weights: its files, per-row predictions and Hydra's record of the job.
         for path in sorted(run_dir.iterdir()):
             if path.is_file():
-                self.client.log_artifact(self.run_id, str(path))
+                self.writer.log_artifact(path)
         for folder, artifact_path in (("predictions", "predictions"), (".hydra", "hydra")):
             if (run_dir / folder).is_dir():
-                self.client.log_artifacts(self.run_id, str(run_dir / folder), artifact_path)
-        self.client.set_tag(self.run_id, "best_checkpoint", str(metrics.get("best_checkpoint")))
+                self.writer.log_artifact(run_dir / folder, artifact_path)
+        self.writer.set_tag("best_checkpoint", str(metrics.get("best_checkpoint")))
         if self.settings.log_model:
+            self._log_model(run_dir, final, metrics, step)
+
+    def _log_model(self, run_dir: Path, final: dict[str, Any], metrics: dict[str, Any], step: int) -> None:
+        """The pyfunc model, directly (MLflow builds and uploads it in one call), when the server answers."""
+        assert self.writer is not None and self.client is not None and self.run_id is not None
+        # Its metrics and files first, so the model's page shows them; a stalled server costs one timeout.
+        if not self.writer.flush():
+            log.warning(
+                "tracking.uri=%s is unreachable: the model of run %s is not logged to MLflow (the run "
+                "folder's model/ holds it; metrics and files are spooled for python -m trainer.sync)",
+                self.settings.uri,
+                self.run_id,
+            )
+            return
+        try:
             log_pyfunc_model(
                 self.client,
                 self.run_id,
@@ -339,15 +373,31 @@ class MlflowTracker:
                 metrics,
                 step,
             )
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            log.warning("tracking.uri=%s failed while logging the model (%s): not logged", self.settings.uri, err)
 
     def finish(self, status: str) -> None:
+        """Terminate the run through the writer (spooled, like the rest, while the server is away)."""
         if self._monitor is not None:
             self._monitor.finish()
             self._monitor = None
+        delivered = self.writer.close(status) if self.writer is not None else False
         active = mlflow.active_run()
         if self.run_id is not None and active is not None and active.info.run_id == self.run_id:
-            mlflow.end_run(status)
-        elif self.client is not None and self.run_id is not None:
+            try:
+                mlflow.end_run(status)  # pops the fluent run; its second set_terminated is harmless
+            except MlflowException as err:
+                if delivered or not is_transient(err):
+                    raise
+        elif self.writer is None and self.client is not None and self.run_id is not None:
             self.client.set_terminated(self.run_id, status)
         if os.environ.get(RUN_ID_ENV) == self.run_id:
             os.environ.pop(RUN_ID_ENV)
+
+
+def _dataset_fields(dataset: Any) -> dict[str, Any]:
+    """An MLflow dataset as the plain fields of its entity, so a spooled ``log_inputs`` call is JSON."""
+    entity = dataset._to_mlflow_entity()  # what mlflow.log_input sends
+    return {f: getattr(entity, f) for f in ("name", "digest", "source_type", "source", "schema", "profile")}
