@@ -31,6 +31,7 @@ from trainer.training.fit import build_callbacks, build_module, build_trainer, l
 from trainer.training.outputs import run_metrics, save_model, save_run_folder, save_run_info
 from trainer.training.ranks import hydra_overrides_for_rank, is_global_zero
 from trainer.training.replicas import ReplicaDigest
+from trainer.training.resume import hydra_overrides_for_resume, last_checkpoint, resume_folder
 from trainer.training.settings import TrainSettings
 from trainer.training.summary import print_summary
 
@@ -47,19 +48,21 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
     started = datetime.now(UTC)
     check_config_targets(cfg)  # before anything is instantiated: configs travel between teams
     settings = TrainSettings.from_config(cfg)
-    folder = RunFolder(run_dir).create()
+    resumed = resume_folder(settings.resume, settings.runs_root, settings.run_suffix)
+    folder = RunFolder(resumed or run_dir).create()
+    ckpt_path = str(last_checkpoint(resumed)) if resumed else settings.ckpt_path
     pl.seed_everything(settings.seed, workers=True)
     rank_zero = is_global_zero()
 
     # Data: every input problem fails here, before a model exists.
-    data = prepare_data(settings.data)
+    data = prepare_data(settings.data, settings.cache_dir)
     if rank_zero:
         print(data.report.format(), flush=True)
 
     tracker = make_tracker(settings.tracking, rank_zero)
-    tracker.start(config=settings.config, run_dir=run_dir, resume_ckpt=settings.ckpt_path, tags=_tags(settings, data))
+    tracker.start(config=settings.config, run_dir=folder.path, resume_ckpt=ckpt_path, tags=_tags(settings, data))
     try:
-        result = _fit_and_save(settings, folder, started, data, tracker)
+        result = _fit_and_save(settings, folder, started, data, tracker, ckpt_path)
     except BaseException:
         tracker.finish("FAILED")
         raise
@@ -68,7 +71,7 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
 
 
 def _fit_and_save(
-    settings: TrainSettings, folder: RunFolder, started: datetime, data: Any, tracker: Tracker
+    settings: TrainSettings, folder: RunFolder, started: datetime, data: Any, tracker: Tracker, ckpt_path: str | None
 ) -> TrainResult | None:
     tracker.log_data(data)
     loaded = load_classifier(settings.model, data.label_map, settings.cache_dir)
@@ -89,7 +92,7 @@ def _fit_and_save(
         plugins=[],
         own_distributed_sampling=dm.uses_own_distributed_sampling,
     )
-    trainer.fit(module, datamodule=dm, ckpt_path=settings.ckpt_path)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return None
 
@@ -147,7 +150,7 @@ def main(cfg: DictConfig) -> float | None:
 def cli() -> None:
     """``python -m trainer.train`` and ``seaguard-train``: Hydra's output on global rank 0 only."""
     preflight("train", sys.argv[1:])  # hydra.callbacks are instantiated before main() could check them
-    sys.argv[1:] = hydra_overrides_for_rank(sys.argv[1:])
+    sys.argv[1:] = hydra_overrides_for_resume(hydra_overrides_for_rank(sys.argv[1:]))
     main()
 
 

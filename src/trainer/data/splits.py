@@ -1,12 +1,187 @@
-"""Seeded, stratified splitting of one table into train/validation/test (ratio or k-fold)."""
+"""The rows of each split, as columns, and seeded stratified splitting (ratio or k-fold).
+
+:class:`SplitRows` holds one split as parallel lists (or, read back from the prepared-data cache, as
+Arrow columns turned into lists only when first read). It is a ``Sequence[Example]``: code that
+iterates examples keeps working, while an :class:`Example` object exists only while it is used.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+import pyarrow as pa
+
+COLUMNS = ("ids", "texts", "langs", "raw_labels", "labels", "source_index", "rows", "lines")
 
 
+@dataclass
+class Example:
+    id: str
+    text: str
+    lang: str
+    raw_label: Any  # str for single-label tasks, tuple[str, ...] of positive names for multi-label
+    source: str
+    row: int
+    line: int | None
+    label: Any = None  # int (single-label) or list[float] (multi-label), set once the map is known
+
+
+class _Column:
+    """A column list; from Arrow, converted to Python objects on first read (most runs read few columns)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: SplitRows | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        if self.name not in obj.__dict__:
+            obj.__dict__[self.name] = obj._from_arrow(self.name)
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj: SplitRows, value: Any) -> None:
+        obj.__dict__[self.name] = value
+
+
+class SplitRows(Sequence[Example]):
+    """One split's rows as columns. ``labels`` is None until the label map is known."""
+
+    ids = _Column()
+    texts = _Column()
+    langs = _Column()
+    raw_labels = _Column()
+    labels = _Column()
+    source_index = _Column()
+    rows = _Column()
+    lines = _Column()
+
+    def __init__(self, sources: list[str], arrow: pa.Table | None = None, **columns: list[Any] | None) -> None:
+        self.sources = sources
+        self.arrow = arrow
+        self.dropped_empty = 0  # rows of the file(s) dropped for an empty text before splitting
+        for name, value in columns.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def empty(cls, sources: list[str]) -> SplitRows:
+        return cls(sources, **{c: [] for c in COLUMNS if c != "labels"}, labels=None)
+
+    def append(self, ident: str, text: str, lang: str, raw_label: Any, source: int, row: int, line: int | None) -> None:
+        self.ids.append(ident)
+        self.texts.append(text)
+        self.langs.append(lang)
+        self.raw_labels.append(raw_label)
+        self.source_index.append(source)
+        self.rows.append(row)
+        self.lines.append(line)
+
+    @classmethod
+    def concat(cls, parts: list[SplitRows]) -> SplitRows:
+        """Several files' rows in order (each part's ``source_index`` renumbered)."""
+        if len(parts) == 1:
+            return parts[0]
+        out = cls.empty([s for p in parts for s in p.sources])
+        offset = 0
+        for part in parts:
+            for name in ("ids", "texts", "langs", "raw_labels", "rows", "lines"):
+                getattr(out, name).extend(getattr(part, name))
+            out.source_index.extend(i + offset for i in part.source_index)
+            offset += len(part.sources)
+        return out
+
+    def take(self, indices: Sequence[int]) -> SplitRows:
+        """The rows at ``indices``, in that order."""
+        picked = {name: _pick(getattr(self, name), indices) for name in COLUMNS}
+        return SplitRows(self.sources, **picked)
+
+    # -- Sequence[Example] -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.arrow) if self.arrow is not None and "ids" not in self.__dict__ else len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Example: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Example]: ...
+    def __getitem__(self, index: int | slice) -> Example | list[Example]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        labels = self.labels
+        return Example(
+            self.ids[index],
+            self.texts[index],
+            self.langs[index],
+            self.raw_labels[index],
+            self.sources[self.source_index[index]],
+            self.rows[index],
+            self.lines[index],
+            None if labels is None else labels[index],
+        )
+
+    def __iter__(self) -> Iterator[Example]:
+        labels = self.labels if self.labels is not None else [None] * len(self)
+        columns = (self.ids, self.texts, self.langs, self.raw_labels, self.source_index, self.rows, self.lines, labels)
+        for ident, text, lang, raw, src, row, line, label in zip(*columns, strict=True):
+            yield Example(ident, text, lang, raw, self.sources[src], row, line, label)
+
+    # -- what prepare and the cache need -----------------------------------------------------------
+    def where(self, index: int) -> dict[str, Any]:
+        """``file``/``row``/``line`` of row ``index`` for a :class:`~trainer.data.reader.DataError`."""
+        return {"file": self.sources[self.source_index[index]], "row": self.rows[index], "line": self.lines[index]}
+
+    def digest(self) -> str:
+        """Content hash of id, text, language and target of every row (``PreparedData.split_digest``)."""
+        h = hashlib.sha256()
+        labels = self.labels if self.labels is not None else [None] * len(self)
+        for row in zip(self.ids, self.texts, self.langs, labels, strict=True):
+            h.update(json.dumps(row, ensure_ascii=False).encode())
+        return h.hexdigest()
+
+    def to_arrow(self) -> pa.Table:
+        """Every column as an Arrow table (multi-label names and targets as lists)."""
+        if self.arrow is not None:
+            return self.arrow
+        raw = self.raw_labels
+        raw_values = [list(r) for r in raw] if raw and isinstance(raw[0], tuple) else raw
+        return pa.table(
+            {
+                "ids": pa.array(self.ids, pa.string()),
+                "texts": pa.array(self.texts, pa.string()),
+                "langs": pa.array(self.langs, pa.string()).dictionary_encode(),
+                "raw_labels": pa.array(raw_values),
+                "labels": pa.array(self.labels),
+                "source_index": pa.array(self.source_index, pa.int32()),
+                "rows": pa.array(self.rows, pa.int64()),
+                "lines": pa.array(self.lines, pa.int64()),
+            }
+        )
+
+    def _from_arrow(self, name: str) -> list[Any]:
+        if self.arrow is None:
+            raise AttributeError(name)
+        values = self.arrow.column(name).to_pylist()
+        if name == "raw_labels" and pa.types.is_list(self.arrow.schema.field(name).type):
+            values = [tuple(v) for v in values]
+        if name in ("langs", "raw_labels"):  # one object per distinct value, as prepared
+            shared: dict[Any, Any] = {}
+            values = [shared.setdefault(v, v) for v in values]
+        return values
+
+
+def _pick(values: list[Any] | None, indices: Sequence[int]) -> list[Any] | None:
+    return None if values is None else [values[i] for i in indices]
+
+
+# -- splitting ---------------------------------------------------------------------------------------
 def _strata(keys: Sequence[str]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for index, key in enumerate(keys):

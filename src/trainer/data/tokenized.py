@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
 from trainer.data.spec import SPLITS
+from trainer.data.splits import SplitRows
 
 TOKENIZE_VERSION = "1"
 _DONE = "COMPLETE"
@@ -51,25 +54,28 @@ class TokenizedData:
     cache_hit: bool
 
 
+def _model_table(rows: SplitRows, languages: list[str]) -> datasets.Dataset:
+    """id, text, lang_idx, labels of one split, straight from its Arrow columns (no row objects)."""
+    table = rows.to_arrow()
+    langs = table.column("langs").cast(pa.string())
+    lang_idx = pc.index_in(langs, value_set=pa.array(languages, pa.string())).cast(pa.int64())
+    columns = {"id": table.column("ids"), "text": table.column("texts"), "lang_idx": lang_idx}
+    return datasets.Dataset(datasets.table.InMemoryTable(pa.table({**columns, "labels": table.column("labels")})))
+
+
 def _tokenize_fresh(
-    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, languages: list[str]
+    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, languages: list[str], scratch: Path
 ) -> datasets.DatasetDict:
-    lang_index = {lang: i for i, lang in enumerate(languages)}
+    """Token ids of every split, written to Arrow files under ``scratch`` as they are made (bounded memory)."""
     out = {}
     for split in SPLITS:
-        rows = data.splits[split]
-        ds = datasets.Dataset.from_dict(
-            {
-                "id": [e.id for e in rows],
-                "text": [e.text for e in rows],
-                "lang_idx": [lang_index[e.lang] for e in rows],
-                "labels": [e.label for e in rows],
-            }
-        )
+        ds = _model_table(data.splits[split], languages)
 
         def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
             return tokenizer(batch["text"], truncation=True, max_length=max_length)
 
+        # No num_proc: the fast tokenizer already encodes a batch on every core, and on 2 cores worker
+        # processes measured slower (40k rows: 6.1 s in-process, 8.5 s with num_proc=2).
         out[split] = ds.map(
             encode,
             batched=True,
@@ -77,7 +83,9 @@ def _tokenize_fresh(
             remove_columns=["text"],
             desc=f"tokenise {split}",
             load_from_cache_file=False,
-            keep_in_memory=True,
+            # An empty split has nothing to write (datasets cannot read back a 0-row cache file).
+            keep_in_memory=len(ds) == 0,
+            cache_file_name=None if len(ds) == 0 else str(scratch / f"{split}.arrow"),
         )
     return datasets.DatasetDict(out)
 
@@ -109,8 +117,11 @@ def tokenize_cached(
     target = cache_path(data, tokenizer, max_length, cache_root)
     if (target / _DONE).exists():
         return TokenizedData(datasets.load_from_disk(str(target)), data.languages, target, cache_hit=True)
-    fresh = _tokenize_fresh(data, tokenizer, max_length, data.languages)
-    _save_atomically(fresh, target, data.digest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}-map-", dir=target.parent) as scratch:
+        fresh = _tokenize_fresh(data, tokenizer, max_length, data.languages, Path(scratch))
+        _save_atomically(fresh, target, data.digest)
+        del fresh  # its memory-mapped scratch files go with the folder
     return TokenizedData(datasets.load_from_disk(str(target)), data.languages, target, cache_hit=False)
 
 
