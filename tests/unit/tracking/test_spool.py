@@ -25,14 +25,23 @@ from trainer.tracking.spool import Spool, is_transient, sync_run_folder  # noqa:
 from trainer.tracking.writer import TrackingWriter  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowClient, str]:
+    """One real embedded store for the module (creating its tables takes seconds)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    client = connect_uri(uri)
+    return client, uri
+
+
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MlflowClient, str, str]:
-    """A real embedded store with one RUNNING run: (client, uri, run_id); HTTP clients as connect() sets them."""
+def store(
+    database: tuple[MlflowClient, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[MlflowClient, str, str]:
+    """A new RUNNING run in the store: (client, uri, run_id); HTTP clients as connect() sets them up."""
     for name, value in CLIENT_ENV.items():
         monkeypatch.setenv(name, value)
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
-    client = connect_uri(uri)
-    experiment = client.create_experiment("spool", artifact_location=(tmp_path / "artifacts").as_uri())
+    client, uri = database
+    experiment = client.create_experiment(tmp_path.name, artifact_location=(tmp_path / "artifacts").as_uri())
     return client, uri, client.create_run(experiment).info.run_id
 
 
