@@ -30,7 +30,7 @@ from trainer.data.normalize import NORMALIZER_VERSION, NormalizerConfig, normali
 from trainer.data.reader import _SURROGATE, DataError, _csv_field_limit, read_table
 from trainer.data.report import DataReport, build_report
 from trainer.data.spec import SPLITS, DataSpec, FileSource
-from trainer.data.splits import Example, SplitRows, kfold_split, ratio_split
+from trainer.data.splits import Example, SplitRows, dedupe, kfold_split, ratio_split
 
 __all__ = ["Example", "FileColumns", "PreparedData", "SplitRows", "data_digest", "prepare_data", "source_digests"]
 
@@ -304,48 +304,6 @@ def _check_train_support(train: SplitRows, spec: DataSpec, label_map: LabelMap) 
         )
 
 
-def _dedupe_key(text: str) -> bytes:
-    # A 128-bit digest instead of the text: a million keys take ~100 MB less; a collision is 2^-64 unlikely.
-    return hashlib.blake2b(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-def _dedupe(splits: dict[str, SplitRows], spec: DataSpec) -> dict[str, dict[str, int]]:
-    dropped: dict[str, dict[str, int]] = {s: {} for s in splits}
-    seen_before: dict[bytes, str] = {}
-    for split in SPLITS:
-        rows = splits[split]
-        kept, seen = [], set()
-        for i, text in enumerate(rows.texts):
-            key = _dedupe_key(text)
-            if key in seen:
-                if spec.on_duplicate == "fail":
-                    raise DataError(
-                        f"duplicate text within split {split} (data.on_duplicate=fail)",
-                        column=spec.text_column,
-                        **rows.where(i),
-                    )
-                if spec.on_duplicate == "drop":
-                    dropped[split]["duplicate"] = dropped[split].get("duplicate", 0) + 1
-                    continue
-            elif key in seen_before:
-                if spec.on_leakage == "fail":
-                    raise DataError(
-                        f"text also in split {seen_before[key]} (data.on_leakage=fail)",
-                        column=spec.text_column,
-                        **rows.where(i),
-                    )
-                if spec.on_leakage == "drop":
-                    dropped[split]["leakage"] = dropped[split].get("leakage", 0) + 1
-                    continue
-            seen.add(key)
-            kept.append(i)
-        for key in seen:
-            seen_before.setdefault(key, split)
-        if len(kept) != len(rows):
-            splits[split] = rows.take(kept)
-    return dropped
-
-
 def _read_split(spec: DataSpec, key: str, split: str | None) -> tuple[SplitRows, int]:
     """Rows of ``files[key]`` (several files are concatenated in order) and the number of empty rows."""
     sources = spec.sources(key)
@@ -414,7 +372,7 @@ def prepare_data(spec: DataSpec, cache_root: Path | None = None) -> PreparedData
     label_map = _label_map(spec, splits["train"])
     _check_train_support(splits["train"], spec, label_map)
     _encode_labels(splits, spec, label_map)
-    for split, reasons in _dedupe(splits, spec).items():
+    for split, reasons in dedupe(splits, spec).items():
         for reason, n in reasons.items():
             dropped[split][reason] = dropped[split].get(reason, 0) + n
     for split, limit in spec.max_samples.items():
