@@ -27,6 +27,7 @@ from trainer.exporting.quantize import QuantizeSettings, quantize_settings_from_
 from trainer.serving.bundle import Bundle, sha256_file
 from trainer.tracking.publish import PublishSettings, publish_bundle
 from trainer.tracking.references import ResolvedSource, resolve_source
+from trainer.tracking.registry import MANIFEST_TAG
 
 
 @dataclass
@@ -78,7 +79,7 @@ def _publish(
     tags = {
         "bundle": target.name,
         "quantization": quant.mode,
-        "manifest_sha256": sha256_file(Bundle(target).manifest_file),
+        MANIFEST_TAG: sha256_file(Bundle(target).manifest_file),
     }
     return publish_bundle(target, resolved, publish, headline_metrics(metrics), tags)
 

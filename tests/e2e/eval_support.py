@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from tests.conftest import DEMO_DIR, tiny_overrides
+from trainer.serving.bundle import sha256_file
+from trainer.tracking.registry import RUN_MANIFEST_TAG
 
 # Download progress bars would bury the test output.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -160,5 +162,7 @@ def log_run_folder(
         client.log_artifacts(run_id, str(run_dir / "model"), "model_hf")
     if bundle is not None:
         client.log_artifacts(run_id, str(bundle), "export")
+        # What publication records: pull checks the downloaded manifest against it.
+        client.set_tag(run_id, RUN_MANIFEST_TAG, sha256_file(bundle / "manifest.json"))
     client.set_terminated(run_id, "FINISHED")
     return run_id

@@ -26,7 +26,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
-from trainer.data.sampling import EpochShuffleSampler, LengthBucketBatchSampler, StatefulBatchLoader
+from trainer.data.sampling import (
+    LengthBucketBatchSampler,
+    ResumableBatchSampler,
+    ShuffledBatchSampler,
+    StatefulBatchLoader,
+)
 from trainer.data.tokenized import TokenizedData, load_cached, tokenize_cached
 
 log = logging.getLogger(__name__)
@@ -96,6 +101,8 @@ class TextDataModule(pl.LightningDataModule):
         self.prepare_data_per_node = True
         self.tokenized: TokenizedData | None = None
         self.cache_hit: bool | None = None
+        self._train_loader: StatefulBatchLoader | None = None
+        self._pending_state: dict[str, Any] | None = None
 
     # -- Lightning hooks ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -115,10 +122,25 @@ class TextDataModule(pl.LightningDataModule):
                 self.cache_hit = True
 
     def train_dataloader(self) -> DataLoader:
-        ds = self._model_split("train")
-        if self.loader.batching == "length_bucket":
-            return self._bucketed_loader(ds)
-        return self._loader(ds, self.loader.batch_size, EpochShuffleSampler(ds, self.seed))
+        """A resumable loader: its position within the epoch is saved in every checkpoint (exact mid-epoch resume)."""
+        loader = self._stateful_loader(self._model_split("train"), self._train_batches())
+        if self._pending_state is not None:
+            loader.load_state_dict(self._pending_state)
+            self._pending_state = None
+        self._train_loader = loader
+        return loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training loader's position, saved in every checkpoint.
+
+        Through the data module rather than the loader: Lightning builds the loader once to count the
+        optimiser steps (``estimated_stepping_batches``) before it restores a checkpoint, and then applies no
+        loader state; a data module's state is restored before any loader is built.
+        """
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(
@@ -162,43 +184,50 @@ class TextDataModule(pl.LightningDataModule):
             ds, self.collator(), batch_size, sampler, self.loader.num_workers, self.seed, self.loader.pin_memory
         )
 
-    def _bucketed_loader(self, ds: datasets.Dataset) -> DataLoader:
-        """Rows of similar length under a padded-token budget; this rank's share of every epoch's plan."""
-        lengths = [len(ids) for ids in self._splits_data().splits["train"]["input_ids"]]
-        multiple = self.loader.pad_to_multiple_of or 1
-        budget = self.loader.max_tokens or self.loader.batch_size * max(lengths, default=1)
+    def _train_batches(self) -> ResumableBatchSampler:
+        """This rank's share of every epoch's batches: fixed-size random, or length-bucketed under a token budget."""
         trainer = self.trainer
-        sampler = LengthBucketBatchSampler(
+        replicas = trainer.world_size if trainer is not None else 1
+        rank = trainer.global_rank if trainer is not None else 0
+        if self.loader.batching == "random":
+            rows = self._splits_data().splits["train"].num_rows
+            return ShuffledBatchSampler(rows, self.loader.batch_size, seed=self.seed, num_replicas=replicas, rank=rank)
+        lengths = [len(ids) for ids in self._splits_data().splits["train"]["input_ids"]]
+        return LengthBucketBatchSampler(
             lengths,
-            budget,
-            pad_to_multiple_of=multiple,
+            self.loader.max_tokens or self.loader.batch_size * max(lengths, default=1),
+            pad_to_multiple_of=self.loader.pad_to_multiple_of or 1,
             max_batch_size=None if self.loader.max_tokens else self.loader.batch_size,
             seed=self.seed,
-            num_replicas=trainer.world_size if trainer is not None else 1,
-            rank=trainer.global_rank if trainer is not None else 0,
+            num_replicas=replicas,
+            rank=rank,
         )
+
+    def _stateful_loader(self, ds: datasets.Dataset, batches: ResumableBatchSampler) -> StatefulBatchLoader:
         workers = self.loader.num_workers
         return StatefulBatchLoader(
             ds,
-            sampler,
+            batches,
             collate_fn=self.collator(),
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self.loader.pin_memory and torch.cuda.is_available(),
+            # Its own generator: creating an iterator then never draws from the global RNG that dropout uses.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def _eval_shard(self, split: str) -> DistributedSampler | None:
         """With its own training sampler the Trainer injects none: shard evaluation as Lightning would."""
         trainer = self.trainer
-        if not self.uses_own_distributed_sampling or trainer is None or trainer.world_size < 2:
+        if trainer is None or trainer.world_size < 2:
             return None
         ds = self._model_split(split)
         return DistributedSampler(ds, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False)
 
     @property
     def uses_own_distributed_sampling(self) -> bool:
-        """``length_bucket`` shards batches itself: the Trainer must not inject a ``DistributedSampler``."""
-        return self.loader.batching == "length_bucket"
+        """The training batches are sharded here (every rank the same count): the Trainer injects no sampler."""
+        return True
 
 
 def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None) -> DataCollatorWithPadding:

@@ -107,7 +107,106 @@ def _batch_sizes(sorted_padded: np.ndarray, max_tokens: int, max_batch_size: int
     return np.asarray(sizes, dtype=np.int64)
 
 
-class LengthBucketBatchSampler(Sampler[list[int]]):
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Batches whose whole epoch plan depends on ``(seed, epoch)``, resumable after any batch.
+
+    Subclasses give :meth:`epoch_plan` (this rank's batches of one epoch) and ``__len__`` (the same every epoch).
+    :meth:`state_dict` holds ``(epoch, batches_yielded)``; after :meth:`load_state_dict` the next iteration
+    starts at the following batch. Lightning saves the state of the *loader*, not of its samplers: wrap one in
+    :class:`StatefulBatchLoader`.
+    """
+
+    epoch: int
+    _position: int
+    iteration_epoch: int
+    iteration_start: int
+
+    def _init_position(self) -> None:
+        self.epoch = 0
+        self._position = 0  # batches of `epoch` already handed out (or to skip after a resume)
+        # Where the current iteration began, read by StatefulBatchLoader.
+        self.iteration_epoch, self.iteration_start = 0, 0
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def epoch_plan(self, epoch: int) -> list[list[int]]:
+        raise NotImplementedError
+
+    @property
+    def sampler(self) -> ResumableBatchSampler:
+        """Lightning calls ``set_epoch`` on ``loader.sampler`` and ``loader.batch_sampler.sampler`` only."""
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.epoch, self._position = epoch, 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if self._position >= len(self):  # a finished epoch iterated again without set_epoch: replay it
+            self._position = 0
+        plan = self.epoch_plan(self.epoch)
+        self.iteration_epoch, self.iteration_start = self.epoch, self._position
+        for batch in plan[self._position :]:
+            self._position += 1  # before yielding: a state saved while the consumer holds this batch skips it
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "batches_yielded": self._position, "num_batches": len(self)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume after ``state["batches_yielded"]`` batches of ``state["epoch"]``.
+
+        A finished epoch resumes at the start of the next one: Lightning creates the new epoch's iterator
+        before it calls ``set_epoch`` when loader workers prefetch.
+        """
+        missing = {"epoch", "batches_yielded", "num_batches"} - set(state)
+        if missing:
+            raise ValueError(f"batch sampler state lacks {sorted(missing)}: not a {type(self).__name__} state")
+        if int(state["num_batches"]) != len(self):
+            raise ValueError(
+                f"batch sampler state has num_batches={state['num_batches']} but this sampler makes {len(self)} "
+                "per epoch: the data, loader.batch_size/max_tokens, pad_to_multiple_of or the world size "
+                "changed, so the run cannot resume mid-epoch exactly"
+            )
+        self.epoch, self._position = int(state["epoch"]), int(state["batches_yielded"])
+        if self._position >= len(self):
+            self.epoch, self._position = self.epoch + 1, 0
+
+
+class ShuffledBatchSampler(ResumableBatchSampler):
+    """``loader.batching=random``: fixed-size batches over a random order that depends only on ``(seed, epoch)``.
+
+    On one process the batches are exactly those of a ``DataLoader(sampler=EpochShuffleSampler(...),
+    batch_size=...)``: consecutive chunks of ``torch.randperm`` seeded by :func:`epoch_seed`. Under DDP the
+    permutation is padded to a multiple of ``num_replicas`` (its first rows repeated, as Lightning's
+    ``DistributedSampler`` does) and rank ``r`` takes rows ``r, r + R, ...``.
+    """
+
+    def __init__(self, num_rows: int, batch_size: int, *, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, num_replicas), got rank={rank}, num_replicas={num_replicas}")
+        self.num_rows, self.batch_size, self.seed = num_rows, batch_size, seed
+        self.num_replicas, self.rank = num_replicas, rank
+        self.rows_per_rank = -(-num_rows // num_replicas)
+        self._init_position()
+
+    def __len__(self) -> int:
+        return -(-self.rows_per_rank // self.batch_size)
+
+    def epoch_plan(self, epoch: int) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = torch.randperm(self.num_rows, generator=generator).tolist()
+        if self.num_replicas > 1:
+            padded = self.rows_per_rank * self.num_replicas
+            order = (order * (-(-padded // max(len(order), 1))))[:padded][self.rank :: self.num_replicas]
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+
+class LengthBucketBatchSampler(ResumableBatchSampler):
     """Training batches of rows of similar length under a padded-token budget, planned from ``(seed, epoch)``.
 
     Rows are sorted by padded length (lengths rounded up to ``pad_to_multiple_of``) with ties broken by a
@@ -162,24 +261,12 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         self.num_global_batches = len(sizes)
         self.max_tokens, self.pad_to_multiple_of, self.max_batch_size = max_tokens, pad_to_multiple_of, max_batch_size
         self.seed, self.num_replicas, self.rank, self.drop_last = seed, num_replicas, rank, drop_last
-        self.epoch = 0
-        self._position = 0  # batches of `epoch` already handed out (or to skip after a resume)
-        # Where the current iteration began, read by StatefulBatchLoader.
-        self.iteration_epoch, self.iteration_start = 0, 0
+        self._init_position()
 
     def __len__(self) -> int:
         """Batches per rank per epoch (the same every epoch, and after a resume)."""
         whole, rest = divmod(self.num_global_batches, self.num_replicas)
         return whole + (1 if rest and not self.drop_last else 0)
-
-    @property
-    def sampler(self) -> LengthBucketBatchSampler:
-        """Lightning calls ``set_epoch`` on ``loader.sampler`` and ``loader.batch_sampler.sampler`` only."""
-        return self
-
-    def set_epoch(self, epoch: int) -> None:
-        if epoch != self.epoch:
-            self.epoch, self._position = epoch, 0
 
     def epoch_plan(self, epoch: int) -> list[list[int]]:
         """This rank's batches (row indices) for ``epoch``, in order; the same on every call."""
@@ -192,37 +279,6 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         shuffled = [shuffled[i % len(shuffled)] for i in range(total)]
         return [batch.tolist() for batch in shuffled[self.rank :: self.num_replicas]]
 
-    def __iter__(self) -> Iterator[list[int]]:
-        if self._position >= len(self):  # a finished epoch iterated again without set_epoch: replay it
-            self._position = 0
-        plan = self.epoch_plan(self.epoch)
-        self.iteration_epoch, self.iteration_start = self.epoch, self._position
-        for batch in plan[self._position :]:
-            self._position += 1  # before yielding: a state saved while the consumer holds this batch skips it
-            yield batch
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "batches_yielded": self._position, "num_batches": len(self)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume after ``state["batches_yielded"]`` batches of ``state["epoch"]``.
-
-        A finished epoch resumes at the start of the next one: Lightning creates the new epoch's iterator
-        before it calls ``set_epoch`` when loader workers prefetch.
-        """
-        missing = {"epoch", "batches_yielded", "num_batches"} - set(state)
-        if missing:
-            raise ValueError(f"batch sampler state lacks {sorted(missing)}: not a LengthBucketBatchSampler state")
-        if int(state["num_batches"]) != len(self):
-            raise ValueError(
-                f"batch sampler state has num_batches={state['num_batches']} but this sampler makes {len(self)} "
-                "per epoch: the data, loader.max_tokens, pad_to_multiple_of, max_batch_size or the world size "
-                "changed, so the run cannot resume mid-epoch exactly"
-            )
-        self.epoch, self._position = int(state["epoch"]), int(state["batches_yielded"])
-        if self._position >= len(self):
-            self.epoch, self._position = self.epoch + 1, 0
-
 
 class StatefulBatchLoader(DataLoader):
     """A ``DataLoader`` over a :class:`LengthBucketBatchSampler` that Lightning checkpoints mid-epoch.
@@ -233,9 +289,9 @@ class StatefulBatchLoader(DataLoader):
     sampler's: loader workers draw indices ahead of the training step.
     """
 
-    batch_sampler: LengthBucketBatchSampler
+    batch_sampler: ResumableBatchSampler
 
-    def __init__(self, dataset: Any, batch_sampler: LengthBucketBatchSampler, **kwargs: Any) -> None:
+    def __init__(self, dataset: Any, batch_sampler: ResumableBatchSampler, **kwargs: Any) -> None:
         super().__init__(dataset, batch_sampler=batch_sampler, **kwargs)
         self._delivered: tuple[int, int] | None = None  # (epoch, batches handed out) of the last iteration
 

@@ -62,7 +62,7 @@ def data_spec_for(ref: ModelRef, data: DataSpec | None, model: str) -> DataSpec:
 
 def split_rows(prepared: PreparedData, split: str) -> list[Example]:
     """The rows of ``split``; "all": every row of the data (a set the model never saw: a test-only file)."""
-    rows = [e for s in SPLITS for e in prepared.splits[s]] if split == "all" else prepared.splits[split]
+    rows = [e for s in SPLITS for e in prepared.splits[s]] if split == "all" else list(prepared.splits[split])
     if not rows:
         raise DataError(f"split {split} of data {prepared.spec.name} has no rows")
     return rows

@@ -77,14 +77,23 @@ def build_callbacks(
     if settings.save_last:
         # Its own callback: Lightning >= 2.6's save_last only writes when the monitored metric improved,
         # so after a flat epoch last.ckpt would be stale and a resume would repeat epochs.
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=run_dir / CHECKPOINTS, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
-            )
-        )
+        callbacks += [_last_checkpoint(run_dir, None)]
+        if settings.checkpoint_every_n_steps:  # the same last.ckpt, also every n steps (mid-epoch resume)
+            callbacks.append(_last_checkpoint(run_dir, settings.checkpoint_every_n_steps))
     if settings.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=settings.early_stopping_patience))
     return best, callbacks
+
+
+def _last_checkpoint(run_dir: Path, every_n_train_steps: int | None) -> ModelCheckpoint:
+    return ModelCheckpoint(
+        dirpath=run_dir / CHECKPOINTS,
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        enable_version_counter=False,
+        every_n_train_steps=every_n_train_steps,
+    )
 
 
 def build_trainer(

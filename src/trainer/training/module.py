@@ -132,6 +132,13 @@ class ClassifierModule(pl.LightningModule):
         if not self.trainer.sanity_checking:
             self.val_history.append({"epoch": self.current_epoch, "step": self.global_step, **metrics})
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The per-epoch history travels with the checkpoint: a resumed run's metrics.json keeps every epoch.
+        checkpoint["val_history"] = self.val_history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.val_history = list(checkpoint.get("val_history") or [])
+
     def configure_optimizers(self) -> Any:
         decay: list[nn.Parameter] = []
         no_decay: list[nn.Parameter] = []

@@ -41,6 +41,7 @@ class CallbackSettings:
 
     early_stopping_patience: int = 3
     save_last: bool = True
+    checkpoint_every_n_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class TrainSettings:
     tracking: dict[str, Any]
     cache_dir: Path
     ckpt_path: str | None = None
+    resume: str | None = None
+    output_dir: Path = Path("outputs")
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -84,5 +87,17 @@ class TrainSettings:
             tracking=dict(c["tracking"]),
             cache_dir=Path(c["paths"]["cache_dir"]),
             ckpt_path=c.get("ckpt_path"),
+            resume=c.get("resume"),
+            output_dir=Path(c["paths"]["output_dir"]),
             config=redact(c, cfg) if isinstance(cfg, DictConfig) else redact(c),
         )
+
+    @property
+    def runs_root(self) -> Path:
+        """Where ``configs/hydra/default.yaml`` puts single runs."""
+        return self.output_dir / "train" / "runs"
+
+    @property
+    def run_suffix(self) -> str:
+        """The end of a run folder's name for this model and data (``<time>_<model>_<data>``)."""
+        return f"_{self.model.name}_{self.data.name}"
