@@ -123,14 +123,15 @@ def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Pat
     )
     assert third is not None and not third.cache_hit and calls == [1, 1]
 
-    # Resume from the first run's last checkpoint to 2 epochs: training continues at epoch 1.
+    # Resume from the first run's last checkpoint to 2 epochs: training continues at epoch 1, and the history
+    # (kept in the checkpoint) still holds epoch 0 (before issue 13 #6 it held only the epochs after the resume).
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
     resumed = run_train(
         compose("train", tiny_overrides(tmp_path, "trainer.max_epochs=2", f"ckpt_path={ckpt}")), tmp_path / "d"
     )
     assert resumed is not None
     epochs = [h["epoch"] for h in resumed.metrics["val_history"]]
-    assert epochs == [1]
+    assert epochs == [0, 1]
     info = json.loads((tmp_path / "d" / "run_info.json").read_text())
     assert info["epochs_run"] == 2
 
