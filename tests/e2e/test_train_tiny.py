@@ -160,7 +160,8 @@ def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
     ckpt = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
     resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
     assert resumed is not None
-    assert resumed.metrics["val_history"] == straight.metrics["val_history"][1:]
+    # The whole history, epoch 0 from the checkpoint (issue 13 #6: it used to hold only the resumed epochs).
+    assert resumed.metrics["val_history"] == straight.metrics["val_history"]
     # The best checkpoint is the epoch with the best validation main metric (ModelCheckpoint mode=max).
     history = straight.metrics["val_history"]
     main = history[0]["main_metric"]
