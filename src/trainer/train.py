@@ -19,8 +19,8 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from trainer.config.instantiate import check_config_targets, preflight
-from trainer.data import prepare_data
 from trainer.data.datamodule import TextDataModule
+from trainer.data.prepared_cache import prepare_data_cached
 from trainer.models.sources import load_classifier
 from trainer.runs.folder import RunFolder
 from trainer.runs.provenance import git_state
@@ -55,7 +55,7 @@ def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
     rank_zero = is_global_zero()
 
     # Data: every input problem fails here, before a model exists.
-    data = prepare_data(settings.data, settings.cache_dir)
+    data = prepare_data_cached(settings.data, settings.cache_dir)
     if rank_zero:
         print(data.report.format(), flush=True)
 

@@ -355,17 +355,12 @@ def _label_map(spec: DataSpec, train: SplitRows) -> LabelMap:
         ) from None
 
 
-def prepare_data(spec: DataSpec, cache_root: Path | None = None) -> PreparedData:
+def prepare_data(spec: DataSpec) -> PreparedData:
     """Read, validate, normalise, split, label and report ``spec``. Raises DataError on bad input.
 
-    With ``cache_root`` (``paths.cache_dir``) the result is cached under ``cache_root/prepared`` and a
+    :func:`trainer.data.prepared_cache.prepare_data_cached` caches the result under ``paths.cache_dir``: a
     later call with the same files, config and normaliser reads it back without parsing a row.
     """
-    if cache_root is not None:
-        # Imported here: the cache module builds on this one (no import cycle at module level).
-        from trainer.data.prepared_cache import prepare_data_cached
-
-        return prepare_data_cached(spec, cache_root)
     spec.validate()
     dropped: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     splits = _read_splits(spec, dropped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import Logger
@@ -21,7 +21,8 @@ from trainer.tracking.params import mlflow_key
 from trainer.training.checkpoints import load_checkpoint
 
 if TYPE_CHECKING:
-    from trainer.tracking.mlflow_tracker import MlflowTracker
+    import torch
+
     from trainer.tracking.writer import TrackingWriter
     from trainer.training.module import ClassifierModule
 
@@ -85,10 +86,29 @@ class MlflowMetricsLogger(Logger):
         """Nothing: the tracker logged the whole resolved config as params when the run started."""
 
 
+class EvaluationLogger(Protocol):
+    """What the callback needs of the tracker (:class:`trainer.tracking.mlflow_tracker.MlflowTracker`)."""
+
+    def log_evaluation(
+        self,
+        split: str,
+        probs: torch.Tensor,
+        targets: torch.Tensor,
+        langs: list[str],
+        label_map: Any,
+        main_metric: str,
+        step: int,
+        thresholds: list[float] | None = None,
+        skip: set[str] | frozenset[str] = frozenset(),
+        figure_dir: str | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+
 class MlflowRunCallback(pl.Callback):
     """Run id into checkpoints; per validation epoch, every metric and (every n epochs) the figures."""
 
-    def __init__(self, tracker: MlflowTracker, run_id: str, figures_every_n_epochs: int) -> None:
+    def __init__(self, tracker: EvaluationLogger, run_id: str, figures_every_n_epochs: int) -> None:
         self.tracker = tracker
         self.run_id = run_id
         self.figures_every_n_epochs = figures_every_n_epochs

@@ -72,10 +72,10 @@ def test_second_prepare_is_a_hit_that_reads_no_row(tmp_path: Path, monkeypatch: 
     assert _outputs(prepare_data(spec)) == _outputs(cold)  # and both equal the uncached path
 
 
-def test_prepare_data_with_a_cache_root_is_the_cached_path(tmp_path: Path) -> None:
+def test_the_cached_path_says_hit_or_miss_and_the_plain_one_neither(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    assert prepare_data(spec, tmp_path / "cache").cache_hit is False
-    assert prepare_data(spec, tmp_path / "cache").cache_hit is True
+    assert prepare_data_cached(spec, tmp_path / "cache").cache_hit is False
+    assert prepare_data_cached(spec, tmp_path / "cache").cache_hit is True
     assert prepare_data(spec).cache_hit is None
 
 
