@@ -1,1 +1,1 @@
-"""runs"""
+"""The run folder: its one owner (RunFolder: file names, readers, writers) and where a result came from (provenance)."""

@@ -1,1 +1,1 @@
-"""training"""
+"""Training: typed settings → LightningModule + Trainer → fit → best checkpoint scored → run folder; exact resume, ranks, checkpoints."""
