@@ -472,13 +472,15 @@ def append_docs(path: Path, report: dict) -> None:
         ", ".join(f"{n} {r['useful_tokens_per_s']:.0f}" for n, r in res.items()),
         ", ".join(f"{k} {v:.2f}x" for k, v in report["ratios"].items() if k.startswith(("fw_bucket/", str(best)))),
     ]
+    table = "| date | command | machine | model | data | useful tok/s per variant | ratios |\n|---|---|---|---|---|---|---|\n"
     if not path.is_file():
         path.write_text(
             "# Training throughput: framework vs HF Trainer (scripts/bench/train_throughput.py)\n\n"
             "Useful (non-pad) tokens/s after warm-up; ratios are framework / HF on useful tokens/s.\n\n"
-            "| date | command | machine | model | data | useful tok/s per variant | ratios |\n"
-            "|---|---|---|---|---|---|---|\n"
         )
+    if table not in path.read_text():
+        with path.open("a") as fh:
+            fh.write("\n" + table)
     with path.open("a") as fh:
         fh.write("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n")
 
