@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench" / "train_throughput.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "train_throughput.py"
 VARIANTS = ["hf_default", "hf_best", "fw_random", "fw_bucket", "fw_bucket_pad1"]
 POSITIVE = ["useful_tokens_per_s", "processed_tokens_per_s", "samples_per_s", "median_step_s", "mean_batch_size"]
 
