@@ -126,6 +126,9 @@ def test_killed_and_resumed_in_place_equals_uninterrupted(
     (run,) = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["run_dir"] == str(run_dir)
     assert len(client.get_metric_history(run.info.run_id, "val/macro_f1")) == 3
+    for key in run.data.metrics:  # issue 13 #8: the steps redone after the checkpoint are not logged twice
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        assert len(steps) == len(set(steps)), f"{key} has two values at one step: {sorted(steps)}"
 
 
 def test_resume_auto_takes_the_newest_unfinished_run_or_starts_fresh(tmp_path: Path) -> None:
@@ -143,3 +146,43 @@ def test_resume_auto_takes_the_newest_unfinished_run_or_starts_fresh(tmp_path: P
     assert resume_folder("auto", runs, "_tiny_demo") == runs / "2026-01-01_00-00-00_tiny_demo"
     with pytest.raises(ResumeError, match="last.ckpt"):
         resume_folder(str(tmp_path / "nowhere"), runs, "_tiny_demo")
+
+
+def test_steps_redone_after_the_checkpoint_are_logged_once(
+    shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 #8: a crash in the 5th batch, after last.ckpt at step 3; the 4th batch's train/loss (MLflow step 3)
+    was logged. The resumed run redoes batches 4 and 5 and must not log step 3 again (before: two values there)."""
+    require_demo_data()
+    from mlflow.tracking import MlflowClient
+
+    from trainer.config import compose
+    from trainer.train import run_train
+    from trainer.training.resume import EpochSeed
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    every = "callbacks.checkpoint_every_n_steps=3"
+    overrides = [a for a in _args(tmp_path, shared_cache, None, every) if not a.startswith("paths.output_dir=")]
+    original = EpochSeed.on_train_batch_end
+
+    def crash_in_batch_5(self, trainer, pl_module, *args) -> None:  # the injected failure, not the subject
+        original(self, trainer, pl_module, *args)
+        if trainer.global_step == 5:
+            raise RuntimeError("simulated preemption")
+
+    monkeypatch.setattr(EpochSeed, "on_train_batch_end", crash_in_batch_5)
+    with pytest.raises(RuntimeError, match="simulated preemption"):
+        run_train(compose("train", overrides), tmp_path / "b")
+    monkeypatch.setattr(EpochSeed, "on_train_batch_end", original)
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
+    assert {m.step for m in client.get_metric_history(run.info.run_id, "train/loss")} == {0, 1, 2, 3}
+
+    resumed = run_train(compose("train", [*overrides, f"resume={tmp_path / 'b'}"]), tmp_path / "unused")
+    assert resumed is not None and resumed.run_dir == tmp_path / "b"
+    (run,) = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
+    assert run.info.status == "FINISHED"
+    for key in run.data.metrics:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        assert len(steps) == len(set(steps)), f"{key} has two values at one step: {sorted(steps)}"
+    assert len({m.step for m in client.get_metric_history(run.info.run_id, "train/loss")}) == 15  # 3 epochs x 5

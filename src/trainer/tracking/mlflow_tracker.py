@@ -86,6 +86,8 @@ class MlflowTracker:
             ) from err
         assert self.run_id is not None
         self.writer = TrackingWriter(self.client, self.run_id, s.uri, run_dir)
+        if self.resumed:
+            self.writer.logged_steps = self._logged_steps()
         self._log_start(config, tags, run_dir, resume_ckpt)
 
     def _open_run(self, resume_ckpt: str | None, run_dir: Path) -> None:
@@ -110,6 +112,13 @@ class MlflowTracker:
         log.info("MLflow run %s in %s (%s)", self.run_id, s.uri, "continued" if self.resumed else "new")
         if self.resumed:
             self._existing_params = client.get_run(self.run_id).data.params
+
+    def _logged_steps(self) -> dict[str, set[int]]:
+        """Every metric's steps already in the continued run (a resume redoes the steps after its checkpoint)."""
+        assert self.client is not None and self.run_id is not None
+        client, run_id = self.client, self.run_id
+        keys = client.get_run(run_id).data.metrics
+        return {key: {m.step for m in client.get_metric_history(run_id, key)} for key in keys}
 
     def _log_start(self, config: dict[str, Any], tags: dict[str, str], run_dir: Path, resume_ckpt: str | None) -> None:
         s, writer = self.settings, self.writer

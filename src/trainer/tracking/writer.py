@@ -55,6 +55,8 @@ class TrackingWriter:
     ) -> None:
         self._client = client
         self.run_id = run_id
+        # Steps each metric already holds in the server (set on a resume): never logged a second time.
+        self.logged_steps: dict[str, set[int]] = {}
         self.uri = uri
         self.spool = Spool(run_dir, uri, run_id)
         self._queue: queue.Queue[Op] = queue.Queue(maxsize=queue_size)
@@ -72,8 +74,15 @@ class TrackingWriter:
         params: Iterable[tuple[str, str]] = (),
         tags: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """``metrics``: (key, value, timestamp ms, step); params and tags: (key, value)."""
-        op: Op = {"op": "batch", "metrics": [list(m) for m in metrics]}
+        """``metrics``: (key, value, timestamp ms, step); params and tags: (key, value).
+
+        A metric at a step the run already holds (a resumed run redoing the steps between its last checkpoint
+        and the crash) is dropped: one value per metric per step.
+        """
+        kept = [list(m) for m in metrics if m[3] not in self.logged_steps.get(m[0], ())]
+        if not kept and not params and not tags:
+            return
+        op: Op = {"op": "batch", "metrics": kept}
         op["params"], op["tags"] = [list(p) for p in params], [list(t) for t in tags]
         self._put(op)
 
