@@ -2,9 +2,9 @@
 ends with the same weights, metrics history and best checkpoint as the run that was never interrupted, in the
 same run folder and the same MLflow run.
 
-The kill is real (``kill -9`` on the training process as soon as a checkpoint lands): mid-epoch (a
-``last.ckpt`` every 3 steps, 5 steps an epoch) and at an epoch boundary. Whenever it lands, the resumed run
-must match.
+The kill is real (``kill -9`` on the training process): as soon as a checkpoint lands mid-epoch (a ``last.ckpt``
+every 3 steps, 5 steps an epoch), at an epoch boundary, and after fit while the run folder is being written.
+Whenever it lands, the resumed run must match.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _train(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=PROJECT_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
 
 
-def _kill_at_first_checkpoint(args: list[str], ckpt: Path, name: str) -> None:
+def _kill_when(args: list[str], marker: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainer.train", *args],
         cwd=PROJECT_ROOT,
@@ -69,9 +69,9 @@ def _kill_at_first_checkpoint(args: list[str], ckpt: Path, name: str) -> None:
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while not (ckpt / name).exists():
-        assert proc.poll() is None, "training ended before it wrote a checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint after 300 s"
+    while not marker.exists():
+        assert proc.poll() is None, f"training ended before {marker.name} appeared"
+        assert time.monotonic() < deadline, f"no {marker.name} after 300 s"
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -98,15 +98,17 @@ def uninterrupted(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) 
     return tmp / "a"
 
 
-@pytest.mark.parametrize("where", ["mid_epoch", "epoch_boundary"])
+@pytest.mark.parametrize("where", ["mid_epoch", "epoch_boundary", "after_fit"])
 def test_killed_and_resumed_in_place_equals_uninterrupted(
     uninterrupted: Path, shared_cache: Path, tmp_path: Path, where: str
 ) -> None:
     run_dir = tmp_path / "b"
     every = ["callbacks.checkpoint_every_n_steps=3"] if where == "mid_epoch" else []
     args = _args(tmp_path, shared_cache, run_dir, *every)
-    # Mid-epoch: last.ckpt first lands at step 3 of 5. Epoch boundary: at the end of epoch 0.
-    _kill_at_first_checkpoint(args, run_dir / "checkpoints", "last.ckpt")
+    # Mid-epoch: last.ckpt first lands at step 3 of 5. Epoch boundary: at the end of epoch 0. After fit: while the
+    # run folder is being written (its predictions/ appear before the model and run_info.json).
+    marker = run_dir / ("predictions" if where == "after_fit" else "checkpoints/last.ckpt")
+    _kill_when(args, marker)
     assert not (run_dir / "run_info.json").exists()
 
     resumed = _train(_args(tmp_path, shared_cache, None, *every, f"resume={run_dir}"))
