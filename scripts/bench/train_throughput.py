@@ -250,7 +250,6 @@ def run_framework(overrides: list[str], compile_model: bool, cuda: bool, work: P
         [EpochSeed(settings.seed), _timing_callback(log, cuda)],
         None,
         plugins=[],
-        own_distributed_sampling=dm.uses_own_distributed_sampling,
     )
     trainer.fit(module, datamodule=dm)
     loss = trainer.callback_metrics.get("train/loss")

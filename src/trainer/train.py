@@ -25,7 +25,6 @@ from trainer.models.sources import load_classifier
 from trainer.runs.folder import RunFolder
 from trainer.runs.provenance import git_state
 from trainer.tracking import Tracker, make_tracker
-from trainer.training.checkpoints import load_checkpoint
 from trainer.training.final_scores import score_best
 from trainer.training.fit import build_callbacks, build_module, build_trainer, load_best, loss_weights
 from trainer.training.outputs import run_metrics, save_model, save_run_folder, save_run_info
@@ -84,20 +83,13 @@ def _fit_and_save(
     best, callbacks = build_callbacks(
         folder.path, settings.seed, main, settings.callbacks, [*tracker.callbacks(), ReplicaDigest()]
     )
-    trainer = build_trainer(
-        settings.trainer,
-        folder.path,
-        callbacks,
-        tracker.lightning_logger(),
-        plugins=[],
-        own_distributed_sampling=dm.uses_own_distributed_sampling,
-    )
+    trainer = build_trainer(settings.trainer, folder.path, callbacks, tracker.lightning_logger(), plugins=[])
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return None
 
     # Test: the best checkpoint, thresholds tuned on validation, one metric code path.
-    load_best(module, trainer, best, load_checkpoint)
+    load_best(module, trainer, best)
     scores = score_best(module, dm, data, settings.calibration, main)
     metrics = run_metrics(scores, best, weights, module, main)
     save_run_folder(folder, settings, data, dm, scores, metrics)

@@ -32,7 +32,7 @@ from trainer.data.sampling import (
     ShuffledBatchSampler,
     StatefulBatchLoader,
 )
-from trainer.data.tokenized import TokenizedData, load_cached, tokenize_cached
+from trainer.data.tokenized import TokenizedData, tokenize_cached
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class TextDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Tokenise into the cache (local rank 0 of each node); records whether the cache was hit."""
         tokenized = tokenize_cached(self.data, self.tokenizer, self.max_length, self.cache_root)
-        self.cache_hit = tokenized.cache_hit
+        self.tokenized, self.cache_hit = tokenized, tokenized.cache_hit  # setup() in this process reuses it
         log.info(
             "tokenisation on this node's local rank 0: cache %s: %s",
             "hit" if self.cache_hit else "miss",
@@ -116,10 +116,9 @@ class TextDataModule(pl.LightningDataModule):
         )
 
     def setup(self, stage: str | None = None) -> None:
-        if self.tokenized is None:
-            self.tokenized = load_cached(self.data, self.tokenizer, self.max_length, self.cache_root)
-            if self.cache_hit is None:  # ranks that did not run prepare_data read what local rank 0 wrote
-                self.cache_hit = True
+        if self.tokenized is None:  # ranks that did not run prepare_data read what local rank 0 wrote
+            self.tokenized = tokenize_cached(self.data, self.tokenizer, self.max_length, self.cache_root)
+            self.cache_hit = True
 
     def train_dataloader(self) -> DataLoader:
         """A resumable loader: its position within the epoch is saved in every checkpoint (exact mid-epoch resume)."""
@@ -224,11 +223,6 @@ class TextDataModule(pl.LightningDataModule):
         ds = self._model_split(split)
         return DistributedSampler(ds, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False)
 
-    @property
-    def uses_own_distributed_sampling(self) -> bool:
-        """The training batches are sharded here (every rank the same count): the Trainer injects no sampler."""
-        return True
-
 
 def make_collator(tokenizer: PreTrainedTokenizerBase, pad_to_multiple_of: int | None) -> DataCollatorWithPadding:
     """Right-pads each batch to its longest row, rounded up to ``pad_to_multiple_of``."""
@@ -245,8 +239,7 @@ def make_loader(
     pin_memory: bool = False,
 ) -> DataLoader:
     """A loader over ``ds`` (in order unless ``sampler`` says otherwise) that never touches the global RNG."""
-    if "id" in ds.column_names:
-        ds = ds.with_format(columns=[c for c in ds.column_names if c in MODEL_COLUMNS])
+    ds = ds.with_format(columns=[c for c in ds.column_names if c in MODEL_COLUMNS])
     return DataLoader(
         ds,
         batch_size=batch_size,

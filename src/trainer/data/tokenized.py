@@ -125,13 +125,6 @@ def tokenize_cached(
     return TokenizedData(datasets.load_from_disk(str(target)), data.languages, target, cache_hit=False)
 
 
-def load_cached(
-    data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path
-) -> TokenizedData:
-    """The splits :func:`tokenize_cached` saved (tokenising now if they are missing)."""
-    return tokenize_cached(data, tokenizer, max_length, cache_root)
-
-
 def _save_atomically(fresh: datasets.DatasetDict, target: Path, data_digest: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename: concurrent ranks or jobs never see a half-written cache.

@@ -61,7 +61,7 @@ def score_best(
     val = SplitScores(probabilities(val_logits, task == "multilabel", temperature), val_y, _names(val_l, langs))
     test = SplitScores(probabilities(test_logits, task == "multilabel", temperature), test_y, _names(test_l, langs))
     thresholds = tune_thresholds(val.probs, val.targets, data.label_map, objective=main_metric)
-    train_labels = [e.label for e in data.splits["train"]]
+    train_labels = list(data.splits["train"].labels)
     metrics = {
         "main_metric": main_metric,
         "validation": compute_metrics(val.probs, val.targets, val.langs, data.label_map, thresholds, main_metric),

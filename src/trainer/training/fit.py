@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from trainer.config.instantiate import safe_instantiate
 from trainer.data.prepare import PreparedData
 from trainer.runs.folder import CHECKPOINTS
-from trainer.training.checkpoints import AtomicCheckpointIO
+from trainer.training.checkpoints import AtomicCheckpointIO, load_checkpoint
 from trainer.training.loss_weights import resolve_loss_weights
 from trainer.training.module import ClassifierModule
 from trainer.training.resume import EpochSeed
@@ -34,7 +34,7 @@ class LossWeights:
 
 def loss_weights(settings: ModuleSettings, data: PreparedData) -> LossWeights:
     """``module.class_weights`` / ``module.pos_weight`` as lists (``balanced`` etc. computed from training counts)."""
-    train_labels = [e.label for e in data.splits["train"]]
+    train_labels = list(data.splits["train"].labels)
     weights = LossWeights(
         resolve_loss_weights(settings.class_weights, data.label_map, train_labels, "module.class_weights"),
         resolve_loss_weights(settings.pos_weight, data.label_map, train_labels, "module.pos_weight"),
@@ -97,22 +97,16 @@ def _last_checkpoint(run_dir: Path, every_n_train_steps: int | None) -> ModelChe
 
 
 def build_trainer(
-    trainer_args: dict[str, Any],
-    run_dir: Path,
-    callbacks: list[pl.Callback],
-    logger: Any,
-    plugins: list[Any],
-    own_distributed_sampling: bool = False,
+    trainer_args: dict[str, Any], run_dir: Path, callbacks: list[pl.Callback], logger: Any, plugins: list[Any]
 ) -> pl.Trainer:
     """``configs/trainer/*.yaml`` are ``pl.Trainer`` arguments, passed as they are.
 
-    ``own_distributed_sampling``: the data module shards every loader itself (length-bucketed batches), so
-    Lightning must not replace its samplers.
+    ``use_distributed_sampler=False``: :class:`~trainer.data.datamodule.TextDataModule` shards every loader
+    itself (every rank the same number of batches, resumable), so Lightning must not replace its samplers.
     """
-    extra: dict[str, Any] = {"use_distributed_sampler": False} if own_distributed_sampling else {}
     return pl.Trainer(
         **trainer_args,
-        **extra,
+        use_distributed_sampler=False,
         callbacks=callbacks,
         logger=logger or False,
         plugins=[AtomicCheckpointIO(), *plugins],
@@ -122,9 +116,9 @@ def build_trainer(
     )
 
 
-def load_best(module: ClassifierModule, trainer: pl.Trainer, best: ModelCheckpoint, load: Any) -> ClassifierModule:
-    """The best checkpoint's weights into ``module``, on rank 0's device (CPU when training ran on CPU)."""
-    state = load(best.best_model_path)["state_dict"]
+def load_best(module: ClassifierModule, trainer: pl.Trainer, best: ModelCheckpoint) -> ClassifierModule:
+    """The best checkpoint's weights into ``module`` (loaded weights-only), on rank 0's device."""
+    state = load_checkpoint(best.best_model_path)["state_dict"]
     module.load_state_dict(state)
     device = trainer.strategy.root_device
     return module.to(torch.device("cpu") if device.type == "cpu" else device)
