@@ -26,20 +26,23 @@ def launcher() -> str:
     return "lightning"
 
 
-def global_rank() -> int:
+def launcher_rank() -> int | None:
+    """The global rank an external launcher gave this process (``RANK``, ``SLURM_PROCID``); None under
+    Lightning's own launcher, which numbers its processes only once the Trainer sets up."""
     kind = launcher()
     if kind == "torchrun":
         return int(os.environ["RANK"])
     if kind == "slurm":
         return int(os.environ["SLURM_PROCID"])
-    if int(os.environ.get("NODE_RANK", "0")) != 0:
-        # Lightning's launcher on a later node: its local rank 0 is still not global rank 0.
-        return int(os.environ.get("NODE_RANK", "0")) * 10_000 + int(os.environ.get("LOCAL_RANK", "0"))
-    return int(os.environ.get("LOCAL_RANK", "0"))
+    return None
 
 
 def is_global_zero() -> bool:
-    return global_rank() == 0
+    rank = launcher_rank()
+    if rank is not None:
+        return rank == 0
+    # Lightning's launcher: its workers carry LOCAL_RANK (and NODE_RANK on later nodes) in their environment.
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
 
 
 def hydra_overrides_for_rank(argv: list[str]) -> list[str]:
@@ -51,9 +54,10 @@ def hydra_overrides_for_rank(argv: list[str]) -> list[str]:
     Lightning's own launcher (one ``python -m trainer.train`` on one node) Lightning already passes rank 0's
     ``hydra.run.dir`` to its workers.
     """
-    if launcher() == "lightning" or is_global_zero():
+    rank = launcher_rank()
+    if rank is None or rank == 0:
         return argv
-    scratch = tempfile.mkdtemp(prefix=f"seaguard-rank{global_rank()}-")
+    scratch = tempfile.mkdtemp(prefix=f"seaguard-rank{rank}-")
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     kept = [a for a in argv if not a.startswith(("hydra.run.dir=", "hydra.output_subdir="))]
     return [*kept, f"hydra.run.dir={scratch}", "hydra.output_subdir=null"]
