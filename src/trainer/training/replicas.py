@@ -9,12 +9,9 @@ ended with the same model. Single-process runs log nothing.
 from __future__ import annotations
 
 import hashlib
-import logging
 
 import pytorch_lightning as pl
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -35,4 +32,3 @@ class ReplicaDigest(pl.Callback):
         digest = weights_digest(pl_module)
         # print, not the logger: non-zero ranks' log records may not reach the console.
         print(f"replica weights rank {trainer.global_rank}/{trainer.world_size}: sha256 {digest}", flush=True)
-        log.info("replica weights rank %d/%d: sha256 %s", trainer.global_rank, trainer.world_size, digest)
