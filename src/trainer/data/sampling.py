@@ -3,7 +3,7 @@
 Lightning calls ``set_epoch`` on a loader's sampler before every epoch. :func:`epoch_seed` is shared with
 :class:`trainer.training.resume.EpochSeed`, which re-seeds every RNG from the same key.
 
-- :class:`EpochShuffleSampler`: a fixed batch size over a random order.
+- :class:`ShuffledBatchSampler`: a fixed batch size over a random order (``loader.batching=random``).
 - :class:`LengthBucketBatchSampler` (+ :class:`StatefulBatchLoader`): rows of similar length under a padded-token
   budget, DDP-aware, resumable mid-epoch. On short posts (mean ~33 tokens, p99 ~100) random batches of 32 are
   ~60% padding; bucketed batches waste little more than the rounding to the pad multiple.
@@ -13,34 +13,18 @@ Lightning calls ``set_epoch`` on a loader's sampler before every epoch. :func:`e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     """A 31-bit seed for one (run seed, epoch, rank); distinct inputs give distinct streams."""
     mixed = np.random.SeedSequence([seed & 0xFFFFFFFF, epoch, rank]).generate_state(1)[0]
     return int(mixed) & 0x7FFFFFFF
-
-
-class EpochShuffleSampler(RandomSampler):
-    """Random order that depends only on ``(seed, epoch)``; a ``RandomSampler`` so Lightning sees shuffling."""
-
-    def __init__(self, data_source: Sized, seed: int) -> None:
-        super().__init__(data_source)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
 def padded_lengths(lengths: Sequence[int] | np.ndarray, pad_to_multiple_of: int = 1) -> np.ndarray:
@@ -177,8 +161,8 @@ class ResumableBatchSampler(Sampler[list[int]]):
 class ShuffledBatchSampler(ResumableBatchSampler):
     """``loader.batching=random``: fixed-size batches over a random order that depends only on ``(seed, epoch)``.
 
-    On one process the batches are exactly those of a ``DataLoader(sampler=EpochShuffleSampler(...),
-    batch_size=...)``: consecutive chunks of ``torch.randperm`` seeded by :func:`epoch_seed`. Under DDP the
+    On one process the batches are consecutive chunks of ``torch.randperm`` seeded by :func:`epoch_seed`: the
+    batches this project's random batching has always drawn. Under DDP the
     permutation is padded to a multiple of ``num_replicas`` (its first rows repeated, as Lightning's
     ``DistributedSampler`` does) and rank ``r`` takes rows ``r, r + R, ...``.
     """

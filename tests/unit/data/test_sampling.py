@@ -17,7 +17,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from trainer.data.sampling import (
     LengthBucketBatchSampler,
+    ShuffledBatchSampler,
     StatefulBatchLoader,
+    epoch_seed,
     input_order,
     padded_lengths,
     padding_fraction,
@@ -251,3 +253,41 @@ def test_bad_inputs_name_what_is_wrong() -> None:
         sorted_eval_batches([3, 4], 0)
     with pytest.raises(ValueError, match="exactly once"):
         input_order([[0, 1], [1]])
+
+
+# --- ShuffledBatchSampler (loader.batching=random) ---------------------------------------------------
+
+
+def test_shuffled_batches_are_chunks_of_the_epoch_seeded_permutation() -> None:
+    sampler = ShuffledBatchSampler(103, 10, seed=7)
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        order = torch.randperm(103, generator=torch.Generator().manual_seed(epoch_seed(7, epoch))).tolist()
+        assert list(sampler) == [order[i : i + 10] for i in range(0, 103, 10)]
+    assert len(sampler) == 11
+    assert sampler.epoch_plan(0) != sampler.epoch_plan(1)
+
+
+def test_shuffled_batches_shard_like_a_distributed_sampler() -> None:
+    ranks = [ShuffledBatchSampler(103, 8, seed=3, num_replicas=4, rank=r) for r in range(4)]
+    plans = [s.epoch_plan(2) for s in ranks]
+    assert len({len(s) for s in ranks}) == 1 and all(len(p) == len(ranks[0]) for p in plans)
+    rows = [i for plan in plans for batch in plan for i in batch]
+    assert set(rows) == set(range(103)) and len(rows) == 104  # padded by one repeated row, as DistributedSampler
+    even = [ShuffledBatchSampler(96, 8, seed=3, num_replicas=4, rank=r).epoch_plan(0) for r in range(4)]
+    shards = [{i for batch in plan for i in batch} for plan in even]
+    assert sum(len(s) for s in shards) == 96 and len(set().union(*shards)) == 96  # disjoint
+
+
+def test_shuffled_batches_resume_after_k_batches() -> None:
+    full = ShuffledBatchSampler(50, 4, seed=1)
+    full.set_epoch(3)
+    want = list(full)
+    first = ShuffledBatchSampler(50, 4, seed=1)
+    first.set_epoch(3)
+    it = iter(first)
+    taken = [next(it) for _ in range(5)]
+    resumed = ShuffledBatchSampler(50, 4, seed=1)
+    resumed.load_state_dict(first.state_dict())
+    resumed.set_epoch(3)
+    assert taken + list(resumed) == want
