@@ -6,14 +6,11 @@ tag. Before, the password landed in an MLflow tag, a param and the ``config.yaml
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, require_demo_data
+from tests.conftest import require_demo_data, train_cli
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("mlflow")
@@ -21,7 +18,9 @@ pytest.importorskip("mlflow")
 SECRET = "hunter2-s3cr3t-9f8e7d"
 
 
-def test_an_environment_secret_is_redacted_in_tags_params_and_artifacts(shared_cache: Path, tmp_path: Path) -> None:
+def test_an_environment_secret_is_redacted_in_tags_params_and_artifacts(
+    shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     require_demo_data()
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     run_dir = tmp_path / "run"
@@ -40,19 +39,10 @@ def test_an_environment_secret_is_redacted_in_tags_params_and_artifacts(shared_c
         "tracking.figures_every_n_epochs=0",
         "+tracking.tags.build_id=${oc.env:MLFLOW_TRACKING_PASSWORD,none}",
         "+notes.api_token=literal-token-value",
-        f"paths.cache_dir={shared_cache}",
         f"hydra.run.dir={run_dir}",
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEAGUARD_MLFLOW")}
-    env.update({"MLFLOW_TRACKING_PASSWORD": SECRET, "HF_HUB_OFFLINE": "1"})
-    proc = subprocess.run(
-        [sys.executable, "-m", "trainer.train", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
+    proc = train_cli(args, shared_cache)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from mlflow.tracking import MlflowClient
 
