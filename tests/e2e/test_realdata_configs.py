@@ -19,6 +19,20 @@ pytestmark = pytest.mark.realdata
 
 HS1 = SHARED_DATASETS / "id_multilabel_hs" / "IndoBERTweet_hate_speech_HS1"
 MLMA = SHARED_DATASETS / "mlma_hate_speech"
+GERMEVAL = SHARED_DATASETS / "germeval_harmful"
+# SOURCE.md's table: rows per split and label.
+GERMEVAL_COUNTS = {
+    "c2a": {
+        "train": {"no_call_to_action": 11515, "call_to_action": 1148},
+        "validation": {"no_call_to_action": 1440, "call_to_action": 143},
+        "test": {"no_call_to_action": 1440, "call_to_action": 143},
+    },
+    "dbo": {
+        "train": {"nothing": 11054, "criticism": 1471, "agitation": 115, "subversive": 43},
+        "validation": {"nothing": 1382, "criticism": 184, "agitation": 14, "subversive": 5},
+        "test": {"nothing": 1382, "criticism": 184, "agitation": 14, "subversive": 5},
+    },
+}
 ID_LABELS = [
     "HS",
     "Abusive",
@@ -38,6 +52,7 @@ _BYTE_ESCAPE = re.compile(r"\\x[0-9a-fA-F]{2}")
 _UTF16_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
 # Runs that start a word; a placeholder glued to punctuation ("berlaku.USER @USER", 3 tweets) or to
 # another one ("USERUSER", 1 tweet) is not a mention run and is left as it is.
+_LINK = re.compile(r"https?://\w")
 _USER_RUN = re.compile(r"(?:^|\s)@?USER\s+@?USER(?!\w)")
 
 
@@ -134,14 +149,47 @@ def test_mlma_binary_is_the_readme_view() -> None:
     assert normal_only - dropped <= non_toxic <= normal_only
 
 
+@pytest.mark.parametrize("task", ["c2a", "dbo"])
+def test_germeval_keeps_the_published_split_and_the_mention_roles(task: str) -> None:
+    _require(*(GERMEVAL / task / f"{split}.csv" for split in ("train", "validation", "test")))
+    data = _prepared(f"data=germeval_{task}")
+    report = data.report
+    assert report.label_counts == GERMEVAL_COUNTS[task]
+    assert report.rows == {s: sum(c.values()) for s, c in GERMEVAL_COUNTS[task].items()}
+    # Published splits: no row dropped, test rows included.
+    assert report.policies["duplicate"] == "keep" and report.policies["leakage"] == "keep"
+    assert all(not d for d in report.dropped.values())
+    expected_task = "binary" if task == "c2a" else "multiclass"
+    assert data.label_map.task == expected_task
+    assert data.label_map.positive_label == ("call_to_action" if task == "c2a" else None)
+    texts = _texts(data)
+    # Role mentions survive normalisation ([@IND] is in ~145 rows): none became a masked [@USER].
+    assert sum("[@IND]" in t for t in texts) > 100 and not any("[@USER]" in t for t in texts)
+    assert sum("[@GRP]" in t for t in texts) > 0
+    # Links are masked (a bare, truncated "http://" is no link and stays).
+    assert not any(_LINK.search(t) for t in texts) and sum("HTTPURL" in t for t in texts) > 500
+    assert {e.lang for rows in data.splits.values() for e in rows} == {"de"}
+    assert data.splits["train"][0].id.isdigit()
+
+
 @pytest.mark.parametrize(
-    "experiment", ["id_hs1_me5", "id_hs1_me5_gpu", "id_multilabel_me5", "mlma_me5", "mlma_binary_me5"]
+    "experiment",
+    [
+        "germeval_c2a_me5",
+        "germeval_dbo_me5",
+        "id_hs1_me5",
+        "id_hs1_me5_gpu",
+        "id_multilabel_me5",
+        "mlma_me5",
+        "mlma_binary_me5",
+    ],
 )
 def test_real_experiments_compose_with_their_data(experiment: str) -> None:
     cfg = compose("kfold", [f"experiment={experiment}"])
     spec = data_spec_from_dict(to_container(cfg.data))
     assert str(SHARED_DATASETS) in str(spec.resolve_path("train" if "train" in spec.files else "all"))
     # HS1 follows the paper (F1 of HS); the 82%-toxic MLMA binary view uses macro-F1 (docs/results.md).
+    # GermEval ranks by macro-F1 (the shared task's metric).
     expected = "f1" if spec.task == "binary" and spec.name == "id_hs1" else "macro_f1"
     assert cfg.module.main_metric == expected
     assert cfg.module.pos_weight in (None, "balanced", "sqrt_balanced")
