@@ -149,3 +149,144 @@ def normalize_text(text: str, cfg: NormalizerConfig) -> str:
     if cfg.lowercase:
         text = text.lower()
     return text
+
+
+# -- the pipeline as data: what preprocess.json ships so other runtimes can reimplement it ----------------
+SPEC_FORMAT = "seaguard-normalizer-spec/1"
+# Python's \w on assigned characters is exactly this class (tests/unit/data/test_normalize_spec.py checks
+# every code point); written out because a JavaScript \w is ASCII-only.
+_WORD = r"\p{L}\p{N}_"
+_SYNTAX = frozenset("^$\\.*+?()[]{}|/")  # ECMAScript SyntaxCharacter and '/': the only escapes its u mode allows
+
+
+def _space_chars(newline: bool = True) -> str:
+    """Python's \\s (str.isspace) as literal characters for a class; a JavaScript \\s differs (U+FEFF, U+001C-1F)."""
+    chars = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # none above U+3000
+    return chars if newline else chars.replace("\n", "")
+
+
+def _portable_escape(text: str) -> str:
+    return "".join("\\" + c if c in _SYNTAX else c for c in text)
+
+
+def _replace(name: str, rule: str, pattern: str, replacement: str, why: str, flags: str = "") -> dict[str, object]:
+    return {
+        "step": name,
+        "rule": rule,
+        "op": "replace",
+        "pattern": pattern,
+        "flags": flags,
+        "with": replacement,
+        "why": why,
+    }
+
+
+def _decode(name: str, pattern: str, decode: str, why: str) -> dict[str, object]:
+    return {
+        "step": name,
+        "rule": "repair_escapes",
+        "op": "replace",
+        "pattern": pattern,
+        "flags": "",
+        "decode": decode,
+        "why": why,
+    }
+
+
+def _user_run(rule: str, word: str, replacement: str) -> dict[str, object]:
+    space, w = _space_chars(), _portable_escape(word)
+    pattern = rf"(?:(?<=[{space}])|^)(?:@?{w}[:,]?[{space}]+)*@?{w}(?=[^{_WORD}]|$)"
+    return _replace(
+        f"collapse_runs_of_{word}", rule, pattern, replacement, f"a run of {word!r} words becomes one token"
+    )
+
+
+def _repair_tail_step() -> dict[str, object]:
+    return {
+        "step": "repair_truncated_tail",
+        "rule": "repair_escapes",
+        "op": "repair_truncated_tail",
+        "unit": r"\\x[0-9a-fA-F]{2}",
+        "partial": r"\\(?:x[0-9a-fA-F]?)?",
+        "why": "a text cut off mid-character ends in an incomplete \\xNN run: drop what cannot be finished",
+        "algorithm": [
+            "E = length of the text, minus 1 when the text ends with '\\n'",
+            "unless text[max(E-4,0):] (to the END of the text, not to E) is exactly one unit: for cut in 3, 2, 1: "
+            "if E >= cut and text[E-cut:] (to the end) fully matches `partial`, set E -= cut, partial = true, stop",
+            "S = E; while S >= 4 and text[S-4:S] is exactly one unit: S -= 4",
+            "if S == E: the text is unchanged",
+            "bytes = the hex byte of each unit in text[S:E]; decode them as streaming UTF-8 (WHATWG decoder, fatal, "
+            "not flushed): an invalid sequence leaves the text unchanged",
+            "if not partial and the decoder holds no incomplete character: the text is unchanged",
+            "otherwise the text becomes text[:S] + the decoded characters (the incomplete character and text[E:] are "
+            "dropped)",
+        ],
+    }
+
+
+def normalizer_spec(cfg: NormalizerConfig) -> dict[str, object]:
+    """Every step :func:`normalize_text` runs under ``cfg``, in order, with its parameters, as data.
+
+    Patterns are ECMAScript regular expressions with the ``u`` flag (plus ``flags``), replaced globally
+    (every non-overlapping match, left to right); ``with`` is literal text. Positions count code points.
+    A test runs an interpreter of this spec against :func:`normalize_text`, so the two cannot drift.
+    """
+    space, hspace = _space_chars(), _space_chars(newline=False)
+    steps: list[dict[str, object]] = []
+    if cfg.repair_escapes:
+        steps += [
+            _repair_tail_step(),
+            _decode("decode_escaped_bytes", _ESCAPED_BYTES.pattern, "utf8_escapes", "\\xNN runs are UTF-8 bytes"),
+            _decode("decode_escaped_utf16", _ESCAPED_UTF16.pattern, "utf16_escapes", "\\uNNNN runs are UTF-16"),
+            _replace("literal_newlines", "repair_escapes", _LITERAL_NEWLINE.pattern, "\n", "a literal \\n or \\r"),
+            _replace("literal_tabs", "repair_escapes", _LITERAL_TAB.pattern, " ", "a literal \\t"),
+        ]
+    if cfg.unicode_nfc:
+        steps.append({"step": "unicode_nfc", "rule": "unicode_nfc", "op": "unicode_normalize", "form": "NFC"})
+    if cfg.strip_zero_width:
+        steps += [
+            _replace("strip_zero_width", "strip_zero_width", _ZERO_WIDTH.pattern, "", "invisible characters"),
+            _replace(
+                "strip_zwj_outside_emoji", "strip_zero_width", _ZWJ_OUTSIDE_EMOJI.pattern, "", "ZWJ joins emoji only"
+            ),
+        ]
+    if cfg.mask_urls:
+        steps.append(
+            _replace("mask_urls", "mask_urls", rf"(?:https?://|www\.)[^{space}]+", cfg.url_token, "links", "i")
+        )
+    if cfg.mask_users:
+        handle = rf"(?<![{_WORD}@])@[{_WORD}]{{1,30}}"
+        steps.append(_replace("mask_users", "mask_users", handle, cfg.user_token, "@handles"))
+    if cfg.collapse_user_runs:
+        steps.append(
+            _user_run("collapse_user_runs", cfg.user_placeholder, cfg.user_token if cfg.mask_users else "USER")
+        )
+        if cfg.mask_users:
+            steps.append(_user_run("collapse_user_runs", cfg.user_token.lstrip("@"), cfg.user_token))
+    if cfg.normalize_whitespace:
+        steps += [
+            _replace("collapse_spaces", "normalize_whitespace", f"[{hspace}]+", " ", "horizontal space runs"),
+            _replace(
+                "collapse_newlines",
+                "normalize_whitespace",
+                f"(?<![{hspace}])[{hspace}]*\n[{space}]*",
+                "\n",
+                "newline runs",
+            ),
+            {"step": "strip", "rule": "normalize_whitespace", "op": "strip", "chars": space},
+        ]
+    if cfg.lowercase:
+        steps.append({"step": "lowercase", "rule": "lowercase", "op": "lowercase", "mapping": "full"})
+    return {
+        "format": SPEC_FORMAT,
+        "version": NORMALIZER_VERSION,
+        "unicode_version": unicodedata.unidata_version,
+        "regex_dialect": "ECMAScript RegExp, flags 'gu' + the step's flags; 'with' is literal (no $ substitutions)",
+        "whitespace": space,
+        "decoders": {
+            "utf8_escapes": "each match's \\xNN bytes decoded as UTF-8 (fatal); a match that is not valid UTF-8 is kept as is",
+            "utf16_escapes": "each match's \\uNNNN code units decoded as UTF-16; a surrogate without its pair is dropped",
+        },
+        "lowercase": "Unicode full lowercase mapping with the Final_Sigma context, no locale (str.lower, String.toLowerCase)",
+        "steps": steps,
+    }
