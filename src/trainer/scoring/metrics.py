@@ -2,7 +2,9 @@
 
 Metric names follow one scheme, used in metrics.json and in MLflow:
 ``{split}/{metric}`` overall, ``{split}/lang/{lang}/{metric}`` per language and
-``{split}/class/{label}/{metric}`` per class. ``f1`` is the positive-class F1 of a binary task.
+``{split}/class/{label}/{metric}`` per class. ``f1`` is the positive-class F1 of a binary task;
+``f1_weighted`` is the per-class F1 averaged with weights equal to each class's support in the gold labels
+(scikit-learn's ``f1_score(average="weighted")``; multi-label: weighted by each label's positives).
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ from trainer.data.labels import LabelMap
 # exactly 1 point (85 -> 84 right of 100) comes out as 1.000005: comparisons against a limit allow this.
 POINTS_TOLERANCE = 1e-4
 
-MAIN_METRICS = ("macro_f1", "micro_f1", "accuracy", "f1", "auroc", "average_precision")
+MAIN_METRICS = ("macro_f1", "micro_f1", "f1_weighted", "accuracy", "f1", "auroc", "average_precision")
+# Metrics that score both classes of a binary task, so threshold tuning for them weighs both.
+_BOTH_CLASSES = ("macro_f1", "micro_f1", "f1_weighted", "accuracy")
+
+
+def check_main_metric(name: str, task: str) -> None:
+    """Refuse a ``module.main_metric`` the task does not define, before any model is loaded."""
+    allowed = [m for m in MAIN_METRICS if m != "f1" or task == "binary"]
+    if name not in allowed:
+        raise ValueError(
+            f"module.main_metric={name!r} is not a metric of a {task} task; choose one of {allowed}"
+            + (" (f1 is the positive-class F1 of a binary task)" if name == "f1" else "")
+        )
 
 
 def predict_labels(probs: torch.Tensor, label_map: LabelMap, thresholds: Sequence[float] | None) -> torch.Tensor:
@@ -41,8 +55,9 @@ def tune_thresholds(
 ) -> list[float] | None:
     """Decision thresholds that maximise ``objective`` on validation data (None for multiclass).
 
-    Binary: ``f1`` is the positive class's F1; ``macro_f1`` (the mean F1 of both classes), ``micro_f1`` and
-    ``accuracy`` score both classes, so a majority-heavy set is not tuned towards "always positive".
+    Binary: ``f1`` is the positive class's F1; ``macro_f1`` (the mean F1 of both classes), ``f1_weighted``
+    (their support-weighted mean), ``micro_f1`` and ``accuracy`` score both classes, so a majority-heavy set is
+    not tuned towards "always positive".
     Ranking metrics (``auroc``, ``average_precision``) do not depend on a threshold and tune F1.
     Multi-label: one threshold per label, maximising that label's F1 (macro-F1 is their mean).
     Candidates are the midpoints between sorted distinct scores (at most 512 quantiles), so the chosen
@@ -55,7 +70,7 @@ def tune_thresholds(
         columns = [(probs[:, pos], torch.eq(targets, pos).long())]
     else:
         columns = [(probs[:, k], targets[:, k].long()) for k in range(label_map.num_labels)]
-    both_classes = label_map.task == "binary" and objective in ("macro_f1", "micro_f1", "accuracy")
+    both_classes = label_map.task == "binary" and objective in _BOTH_CLASSES
     out = []
     for scores, truth in columns:
         if truth.sum() == 0 or truth.sum() == len(truth):
@@ -70,8 +85,9 @@ def tune_thresholds(
             pred = (scores >= t).long()
             if not both_classes:
                 score = tmf.binary_f1_score(pred, truth).item()
-            elif objective == "macro_f1":
-                score = tmf.multiclass_f1_score(pred, truth, num_classes=2, average="macro").item()
+            elif objective in ("macro_f1", "f1_weighted"):
+                average = "macro" if objective == "macro_f1" else "weighted"
+                score = tmf.multiclass_f1_score(pred, truth, num_classes=2, average=average).item()
             else:  # micro-F1 of a single-label task is accuracy
                 score = torch.eq(pred, truth).float().mean().item()
             if score > best + 1e-12 or (abs(score - best) <= 1e-12 and abs(t - 0.5) < abs(best_t - 0.5)):
@@ -95,6 +111,7 @@ def _overall(
             "accuracy": _safe(tmf.multilabel_exact_match(preds, t, num_labels=k)),
             "macro_f1": _safe(tmf.multilabel_f1_score(preds, t, num_labels=k, average="macro")),
             "micro_f1": _safe(tmf.multilabel_f1_score(preds, t, num_labels=k, average="micro")),
+            "f1_weighted": _safe(tmf.multilabel_f1_score(preds, t, num_labels=k, average="weighted")),
         }
         if with_ranking:
             out["auroc"] = _safe(tmf.multilabel_auroc(probs, t, num_labels=k, average="macro"))
@@ -104,6 +121,7 @@ def _overall(
         "accuracy": _safe(tmf.multiclass_accuracy(preds, targets, num_classes=k, average="micro")),
         "macro_f1": _safe(tmf.multiclass_f1_score(preds, targets, num_classes=k, average="macro")),
         "micro_f1": _safe(tmf.multiclass_f1_score(preds, targets, num_classes=k, average="micro")),
+        "f1_weighted": _safe(tmf.multiclass_f1_score(preds, targets, num_classes=k, average="weighted")),
     }
     if label_map.task == "binary":
         pos = int(label_map.positive_index or 0)
