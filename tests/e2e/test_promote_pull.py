@@ -147,6 +147,56 @@ def test_pull_verifies_the_champion_and_detects_a_tampered_file(registry: Simple
         stored.write_bytes(original)
 
 
+def test_pull_one_precision_takes_its_graph_and_the_serving_files_only(
+    registry: SimpleNamespace, tmp_path: Path
+) -> None:
+    """``--precision int8``: no fp32 graph downloaded, every file taken checked, the folder says what it holds."""
+    from trainer.pull import pull
+    from trainer.serving.predictor import PULLED, BundlePredictor
+
+    ref = f"models:/{registry.name}/{registry.versions['better'].version}"
+    dest = tmp_path / "int8"
+    code = NO_TORCH + (
+        f"from trainer.pull import main; sys.exit(main(['{ref}', '{dest}', '--tracking-uri', '{registry.uri}', "
+        "'--precision', 'int8']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    listed = set(read_manifest(registry.bundle)["files"])
+    assert {p.name for p in dest.iterdir()} == (listed - {"model.onnx"}) | {MANIFEST, PULLED}
+    pulled = json.loads((dest / PULLED).read_text())
+    assert pulled["precision"] == "int8" and pulled["omitted"] == ["model.onnx"]
+    assert report["precision"] == "int8" and report["files_verified"] == len(listed) - 1
+    assert report["smoke"]["examples"] >= 5 and report["smoke"]["graph"] == "model.int8.onnx"
+    texts = ["an example post", "another one @USER HTTPURL"]
+    assert BundlePredictor(dest, verify=True).predict(texts) == BundlePredictor(registry.bundle, "int8").predict(texts)
+    with pytest.raises(BundleError, match=r"pulled with --precision int8 .*pull again with --precision fp32"):
+        BundlePredictor(dest, "fp32")
+    with pytest.raises(BundleError, match=r"--precision fp16: the bundle has no model\.fp16\.onnx"):
+        pull(ref, tmp_path / "fp16", registry.uri, precision="fp16")
+
+    # The int8 graph altered on the server (same size): refused by name, nothing left behind.
+    run_id = registry.versions["better"].run_id
+    (stored,) = [p for p in registry.server.artifacts_dir.rglob("export/model.int8.onnx") if run_id in str(p)]
+    original = stored.read_bytes()
+    middle = len(original) // 2
+    stored.write_bytes(original[:middle] + bytes([original[middle] ^ 0xFF]) + original[middle + 1 :])
+    try:
+        with pytest.raises(BundleError, match=r"model\.int8\.onnx: size or sha256 differs from the manifest"):
+            pull(ref, tmp_path / "tampered", registry.uri, precision="int8")
+    finally:
+        stored.write_bytes(original)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8"]
+
+
 def test_smoke_examples_catch_a_changed_behaviour(registry: SimpleNamespace, tmp_path: Path) -> None:
     """A bundle re-manifested after an edit verifies byte for byte, but no longer predicts the same."""
     bundle = tmp_path / "bundle"

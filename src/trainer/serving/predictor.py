@@ -5,6 +5,18 @@ The command line is :mod:`trainer.predict`; the bundle's files are read through
 torch, transformers or any trainer module that does (``trainer.data`` is stdlib-only). It applies what training applied: the dataset's
 text normaliser, the tokenizer and max length, the temperature and the tuned thresholds, with the
 decision rule of :func:`trainer.scoring.metrics.predict_labels` (a test keeps the two in step).
+
+Throughput: a job's texts are tokenised once, sorted by token length and cut into micro-batches that
+hold at most ``batch_size`` rows and at most ``max_tokens`` tokens *after padding* (rows x the batch's
+longest row), so short posts travel in large batches and a few long ones do not pad a whole batch to
+``max_length``; results come back in input order. Threads: ``threads`` sets onnxruntime's intra-op
+pool (the cores one session call uses; None: onnxruntime's default, one per physical core). Run one
+predictor per process with ``threads`` = the cores it may use; several processes on one machine
+should split the cores between them (``threads=1`` each for many small workers), never oversubscribe.
+Inter-op threads stay at 1: a BERT graph is one chain of nodes, there is nothing to run beside it.
+
+A folder pulled with ``python -m trainer.pull --precision P`` holds one graph; it says so in
+``pulled.json`` (:data:`PULLED`), and asking it for another precision is refused by name.
 """
 
 from __future__ import annotations
@@ -20,7 +32,12 @@ from tokenizers import Tokenizer
 
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import normalize_text
-from trainer.serving.bundle import Bundle, BundleError
+from trainer.serving.bundle import MANIFEST, Bundle, BundleError, sha256_file
+from trainer.serving.precisions import PRECISIONS
+
+# Written by ``trainer.pull --precision``: which precision the folder holds and which files it took.
+PULLED = "pulled.json"
+DEFAULT_MAX_TOKENS = 4096  # padded tokens per session call: ~0.5 MB of int64 ids, fast on a CPU cache
 
 
 class BundlePredictor:
@@ -29,10 +46,11 @@ class BundlePredictor:
     Args:
         bundle_dir: folder written by ``python -m trainer.export``.
         model: ``auto``, ``int8``, ``fp16``, ``fp32`` or a file name inside the bundle.
-        threads: onnxruntime intra-op threads (None: onnxruntime's default, all cores).
-        batch_size: rows per session call; rows are sorted by length first so padding stays small.
+        threads: onnxruntime intra-op threads (None: onnxruntime's default, all cores); see the module doc.
+        batch_size: most rows per session call.
         verify: check every file's sha256 against ``manifest.json`` before loading.
         providers: onnxruntime execution providers, e.g. ``["CUDAExecutionProvider"]`` for fp16.
+        max_tokens: most padded tokens (rows x longest row) per session call; a longer row goes alone.
     """
 
     def __init__(
@@ -43,10 +61,16 @@ class BundlePredictor:
         batch_size: int = 32,
         verify: bool = False,
         providers: Sequence[str] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
+        if batch_size < 1 or max_tokens < 1:
+            raise ValueError(f"batch_size={batch_size} and max_tokens={max_tokens} must be >= 1")
         bundle = Bundle(Path(bundle_dir))
         self.bundle = bundle.path
-        if verify:
+        pulled = read_pulled(bundle.path)
+        if verify and pulled is not None:
+            verify_pulled(bundle, pulled["files"])
+        elif verify:
             bundle.verify()
         pre = bundle.preprocess()
         self.normalizer = bundle.normalizer(pre)
@@ -56,11 +80,13 @@ class BundlePredictor:
         self.thresholds = bundle.thresholds()
         self.temperature = bundle.temperature()
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
         self.tokenizer = Tokenizer.from_file(str(bundle.tokenizer_file))
         self.tokenizer.no_padding()  # we pad per batch, after sorting by length
         self.tokenizer.enable_truncation(self.max_length)
-        self.model_path = bundle.choose_graph(model)
+        self.model_path = _choose_graph(bundle, model, pulled)
         options = ort.SessionOptions()
+        options.inter_op_num_threads = 1
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
@@ -89,12 +115,15 @@ class BundlePredictor:
         arrays = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         return {name: arrays[name] for name in self.input_names}
 
+    def batches(self, ids: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Row indices per session call: by length, at most ``batch_size`` rows and ``max_tokens`` padded tokens."""
+        return micro_batches([len(row) for row in ids], self.batch_size, self.max_tokens)
+
     def logits(self, texts: Sequence[str], normalize: bool = True) -> np.ndarray:
+        """Logits ``(n, k)`` in input order."""
         ids = self.encode(texts, normalize)
         out = np.zeros((len(ids), self.label_map.num_labels), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in self.batches(ids):
             out[rows] = self.session.run(["logits"], self.feeds([ids[i] for i in rows]))[0]
         return out
 
@@ -121,6 +150,79 @@ class BundlePredictor:
             else:
                 out.append({"label": names[int(decision)], "scores": scores})
         return out
+
+
+def micro_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Indices sorted by length (stable), cut so each batch has <= ``max_rows`` rows and
+    rows x longest <= ``max_tokens``; a row longer than ``max_tokens`` on its own is a batch of one."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:  # ascending, so the row being added is the batch's longest
+        if batch and (len(batch) >= max_rows or (len(batch) + 1) * max(lengths[i], 1) > max_tokens):
+            out.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        out.append(batch)
+    return out
+
+
+# -- folders pulled with --precision ---------------------------------------------------------------
+def read_pulled(folder: Path) -> dict[str, Any] | None:
+    """``pulled.json`` of a folder pulled with ``--precision`` (None for a whole bundle)."""
+    path = Path(folder) / PULLED
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{path}: not valid JSON ({err})") from None
+
+
+def write_pulled(folder: Path, precision: str, taken: Sequence[str], omitted: Sequence[str], **info: Any) -> None:
+    """Say in the folder which precision it holds, which files were taken and which left on the server."""
+    record = {"precision": precision, "files": sorted(taken), "omitted": sorted(omitted), **info}
+    (Path(folder) / PULLED).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def verify_pulled(bundle: Bundle, taken: Sequence[str]) -> dict[str, Any]:
+    """Check the files a ``--precision`` pull took against the manifest; the others must be absent.
+
+    Like :meth:`Bundle.verify` for the files in ``taken`` (present, same size and sha256, nothing
+    unlisted but :data:`PULLED`); a manifest naming a path outside the folder is refused first.
+    """
+    manifest = bundle.manifest()
+    expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
+    unsafe = [rel for rel in expected if bundle.leaves_bundle(rel)]
+    if unsafe:
+        raise BundleError(f"bundle {bundle.path}: {MANIFEST} names paths outside the bundle: {unsafe}")
+    problems = [f"{rel}: {PULLED} lists it, {MANIFEST} does not" for rel in taken if rel not in expected]
+    for rel in taken:
+        path, entry = bundle.path / rel, expected.get(rel)
+        if entry is None:
+            continue
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+            problems.append(f"{rel}: size or sha256 differs from the manifest")
+    extra = sorted(set(bundle.file_names()) - set(taken) - {PULLED})
+    problems += [f"{rel}: not taken by the pull" for rel in extra]
+    if problems:
+        raise BundleError(f"bundle {bundle.path} does not match {MANIFEST}: " + "; ".join(problems))
+    return manifest
+
+
+def _choose_graph(bundle: Bundle, model: str, pulled: dict[str, Any] | None) -> Path:
+    """:meth:`Bundle.choose_graph`, with a message naming the pulled precision when a graph was left behind."""
+    wanted = PRECISIONS.get(model)
+    if pulled is not None and wanted is not None and wanted.graph not in pulled["files"]:
+        raise BundleError(
+            f"{bundle.path}: --model {model} ({wanted.graph}) is not in this folder: it was pulled with "
+            f"--precision {pulled['precision']} and holds only that graph; pull again with "
+            f"--precision {model} (or without --precision for every graph)"
+        )
+    return bundle.choose_graph(model)
 
 
 def text_problem(text: object) -> str | None:

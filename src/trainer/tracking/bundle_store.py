@@ -9,8 +9,9 @@ recorded in the registry (:func:`trainer.tracking.registry.recorded_manifest_sha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from trainer.tracking.registry import bundle_uri, model_version, recorded_manifest_sha256
 
@@ -54,3 +55,16 @@ def download_bundle(found: RegisteredBundle, dst: Path) -> Path:
         artifact_uri=found.source, dst_path=str(dst), tracking_uri=found.tracking_uri
     )
     return Path(local)
+
+
+def download_files(found: RegisteredBundle, names: Sequence[str], dst: Path) -> Path:
+    """Download only ``names`` (paths inside the bundle) into ``dst``, keeping their sub-folders."""
+    import mlflow
+
+    for rel in names:
+        folder = Path(dst) / PurePosixPath(rel).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{found.source.rstrip('/')}/{rel}", dst_path=str(folder), tracking_uri=found.tracking_uri
+        )
+    return Path(dst)
