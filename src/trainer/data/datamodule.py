@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from trainer.data.packing import PackedCollator, position_offset
 from trainer.data.prepare import PreparedData
 from trainer.data.sampling import (
     LengthBucketBatchSampler,
@@ -50,8 +51,11 @@ class LoaderSettings:
         pad_to_multiple_of: dynamic padding granularity (8 on CPU, 16 on tensor-core GPUs).
         num_workers: loader worker processes (0: in the training process).
         pin_memory: page-locked host batches for faster host→GPU copies (no effect on CPU runs).
-        batching: ``random`` (epoch-keyed shuffle) or ``length_bucket`` (similar lengths per batch).
-        max_tokens: padded-token budget per training batch with ``length_bucket`` (None: batch_size × max length).
+        batching: ``random`` (epoch-keyed shuffle), ``length_bucket`` (similar lengths per batch) or ``packed``
+            (``length_bucket``'s batches, padding-free: rows packed into sequences of ``pack_length`` tokens).
+        max_tokens: padded-token budget per training batch with ``length_bucket``/``packed`` (None: batch_size
+            rows of similar length).
+        pack_length: tokens per packed sequence with ``packed`` (None: the model's ``max_length``).
     """
 
     batch_size: int = 32
@@ -59,12 +63,15 @@ class LoaderSettings:
     pad_to_multiple_of: int | None = 8
     num_workers: int = 0
     pin_memory: bool = False
-    batching: Literal["random", "length_bucket"] = "random"
+    batching: Literal["random", "length_bucket", "packed"] = "random"
     max_tokens: int | None = None
+    pack_length: int | None = None
 
     def __post_init__(self) -> None:
-        if self.batching not in ("random", "length_bucket"):
-            raise ValueError(f"loader.batching={self.batching!r}: expected random or length_bucket")
+        if self.batching not in ("random", "length_bucket", "packed"):
+            raise ValueError(f"loader.batching={self.batching!r}: expected random, length_bucket or packed")
+        if self.pack_length is not None and self.batching != "packed":
+            raise ValueError(f"loader.pack_length={self.pack_length} has no effect unless loader.batching=packed")
         for key in ("batch_size", "eval_batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"loader.{key}={getattr(self, key)} must be at least 1")
@@ -166,9 +173,29 @@ class TextDataModule(pl.LightningDataModule):
         return list(self._splits_data().splits[split]["id"])
 
     def collator(self) -> DataCollatorWithPadding:
+        """Evaluation batches (and training ones unless ``loader.batching=packed``): padded rows."""
         return make_collator(self.tokenizer, self.loader.pad_to_multiple_of)
 
+    def train_collator(self) -> Any:
+        """Padded rows, or with ``loader.batching=packed`` a :class:`PackedCollator` for the trained model."""
+        if self.loader.batching != "packed":
+            return self.collator()
+        return PackedCollator(
+            self._position_offset(),
+            pack_length=self.loader.pack_length or self.max_length,
+            pad_token_id=int(self.tokenizer.pad_token_id or 0),
+            pad_to_multiple_of=self.loader.pad_to_multiple_of or 1,
+        )
+
     # -- internals ---------------------------------------------------------------------------------
+    def _position_offset(self) -> int:
+        """Packed position ids start where the trained model's do (XLM-R: pad_token_id + 1; BERT, e5-small: 0)."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        config = getattr(getattr(module, "model", None), "config", None)
+        if config is None:
+            raise RuntimeError("loader.batching=packed: the training loader needs the Trainer's model (its config)")
+        return position_offset(config)
+
     def _splits_data(self) -> TokenizedData:
         if self.tokenized is None:
             raise RuntimeError("TextDataModule.setup() has not run: call prepare_data() and setup() first")
@@ -188,14 +215,15 @@ class TextDataModule(pl.LightningDataModule):
         trainer = self.trainer
         replicas = trainer.world_size if trainer is not None else 1
         rank = trainer.global_rank if trainer is not None else 0
-        if self.loader.batching == "random":
+        if self.loader.batching == "random":  # length_bucket and packed share the bucketed plan
             rows = self._splits_data().splits["train"].num_rows
             return ShuffledBatchSampler(rows, self.loader.batch_size, seed=self.seed, num_replicas=replicas, rank=rank)
         lengths = [len(ids) for ids in self._splits_data().splits["train"]["input_ids"]]
         return LengthBucketBatchSampler(
             lengths,
             self.loader.max_tokens or self.loader.batch_size * max(lengths, default=1),
-            pad_to_multiple_of=self.loader.pad_to_multiple_of or 1,
+            # Packed rows are not padded one by one: the budget counts their own tokens.
+            pad_to_multiple_of=1 if self.loader.batching == "packed" else self.loader.pad_to_multiple_of or 1,
             max_batch_size=None if self.loader.max_tokens else self.loader.batch_size,
             seed=self.seed,
             num_replicas=replicas,
@@ -207,7 +235,7 @@ class TextDataModule(pl.LightningDataModule):
         return StatefulBatchLoader(
             ds,
             batches,
-            collate_fn=self.collator(),
+            collate_fn=self.train_collator(),
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self.loader.pin_memory and torch.cuda.is_available(),

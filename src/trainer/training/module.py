@@ -11,6 +11,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from trainer.data.labels import LabelMap
+from trainer.data.packing import is_packed, packed_logits
 from trainer.scoring.calibration import probabilities
 from trainer.scoring.metrics import compute_metrics
 
@@ -87,6 +88,8 @@ class ClassifierModule(pl.LightningModule):
         self.last_validation: tuple[torch.Tensor, torch.Tensor, list[str]] | None = None
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if is_packed(batch):  # loader.batching=packed: one logit row per packed sequence, in the rows' order
+            return packed_logits(self.model, batch)
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "lang_idx")}
         return self.model(**inputs).logits
 

@@ -15,11 +15,15 @@ from transformers import (
 )
 
 from trainer.data.packing import (
+    FIRST_INDEX,
     PackedCollator,
     _attention_kwargs,
     block_diagonal_mask,
+    first_fit,
+    is_packed,
     packed_logits,
     position_offset,
+    segment_mask,
     supports_packing,
 )
 
@@ -150,3 +154,67 @@ def test_packed_training_step_has_gradients() -> None:
     loss.backward()
     assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
     assert model.bert.pooler.dense.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("pack_length", [32, 40, 64])
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+@pytest.mark.parametrize("kind", ["bert", "xlm-roberta"])
+def test_binned_packed_logits_equal_padded_logits(kind: str, attention: str, pack_length: int) -> None:
+    """loader.batching=packed's layout: several bins, each padded to the longest, per-bin block-diagonal masks."""
+    model = _model(kind, attention)
+    rows = _rows()
+    collate = PackedCollator(position_offset(model.config), pack_length, model.config.pad_token_id or 0, 8)
+    batch = collate(rows)
+    assert batch["input_ids"].shape[0] > 1 and batch["input_ids"].shape[1] % 8 == 0
+    with torch.no_grad():
+        packed = packed_logits(model, batch)
+    torch.testing.assert_close(packed, _padded_logits(model, rows), atol=1e-5, rtol=0)
+
+
+def test_binned_xlmr_positions_from_zero_change_the_logits() -> None:
+    model = _model("xlm-roberta", "sdpa")
+    rows = _rows()
+    with torch.no_grad():
+        wrong = packed_logits(model, PackedCollator(0, 32, pad_token_id=1)(rows))
+    assert (wrong - _padded_logits(model, rows)).abs().max() > 0.1
+
+
+def test_binned_layout() -> None:
+    rows = [{**r, "token_type_ids": [0] * len(r["input_ids"])} for r in _rows()]
+    batch = PackedCollator(2, 32, pad_token_id=1, pad_to_multiple_of=8)(rows)
+    assert is_packed(batch) and "attention_mask" not in batch and "cu_seq_lens" not in batch
+    # First fit, longest first: 30+2, 17+11, 9+5.
+    assert batch["input_ids"].shape == batch["position_ids"].shape == batch["token_type_ids"].shape == (3, 32)
+    assert (batch["segment_ids"] > 0).sum() == sum(LENGTHS)
+    flat_ids, flat_pos = batch["input_ids"].flatten(), batch["position_ids"].flatten()
+    first = batch[FIRST_INDEX]
+    assert flat_ids[first].tolist() == [r["input_ids"][0] for r in rows]  # each row's first token, row order
+    assert flat_pos[first].tolist() == [2] * len(LENGTHS)
+    assert batch["position_ids"][0, :31].tolist() == list(range(2, 32)) + [2]  # row 4 (30 tokens), then row 3
+    assert batch["input_ids"][2, 14:].tolist() == [1] * 18  # bin 2 holds 9 + 5 tokens, then padding
+    assert batch["segment_ids"][2].tolist() == [1] * 9 + [2] * 5 + [0] * 18
+    assert batch["labels"].tolist() == [0, 1, 2, 0, 1, 2]
+    with pytest.raises(ValueError, match="pack_length"):
+        PackedCollator(0, 0)
+
+
+def test_first_fit_keeps_bins_under_capacity_and_gives_long_rows_their_own() -> None:
+    bins, fill = first_fit([5, 40, 9, 20, 12], 24)
+    assert sorted(r for b in bins for r in b) == [0, 1, 2, 3, 4]
+    assert bins[0] == [1] and fill[0] == 40  # longer than the capacity: alone
+    assert all(f <= 24 for f in fill[1:]) and fill == [40, 20, 21, 5]
+
+
+def test_segment_mask_keeps_padding_apart_and_never_masks_a_whole_row() -> None:
+    allowed = segment_mask(torch.tensor([[1, 1, 2, 0]]))[0, 0]
+    assert allowed.int().tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    assert allowed.any(dim=-1).all()
+
+
+def test_binned_training_step_has_gradients() -> None:
+    model = _model("xlm-roberta", "sdpa").train()
+    batch = PackedCollator(2, 32, pad_token_id=1)(_rows())
+    loss = torch.nn.functional.cross_entropy(packed_logits(model, batch), batch["labels"])
+    loss.backward()
+    assert model.roberta.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    assert model.classifier.dense.weight.grad.abs().sum() > 0
