@@ -22,7 +22,10 @@ line number in the ``--jsonl`` file, or the position of a text argument (both 1-
   happened before: a label the text does not support); ``skip`` leaves it out; ``error`` makes it a
   bad row, handled by ``--on-error``.
 
-A one-line count of bad, empty and skipped rows goes to stderr when there were any. Exit status: 0
+Every classified row also gets ``decision``: the label and the score it was compared with (binary:
+``"hs: score 0.4100 >= threshold 0.3120"``), because a tuned threshold or a temperature makes a label that
+differs from the highest score correct; the rule itself (thresholds per label, temperature) goes to stderr
+once. A one-line count of bad, empty and skipped rows goes to stderr when there were any. Exit status: 0
 once every row was handled, 2 for a bundle that cannot be loaded, a missing input file, or a bad
 row under ``--on-error fail``.
 """
@@ -39,8 +42,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any, Protocol, TextIO, runtime_checkable
 
+from trainer.data.labels import LabelMap
 from trainer.serving.bundle import BundleError
 from trainer.serving.predictor import BundlePredictor, text_problem
 
@@ -95,6 +99,64 @@ class RowPolicy:
         if row.empty:
             return {"record": "empty", "skip": "skip"}.get(self.on_empty, "classify")
         return "classify"
+
+
+@runtime_checkable
+class _HasRule(Protocol):
+    """What a predictor exposes of its decision rule (:class:`BundlePredictor` does)."""
+
+    label_map: LabelMap
+    thresholds: list[float] | None
+    temperature: float
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How scores become labels: argmax (multiclass), or the tuned thresholds (binary, multi-label)."""
+
+    label_map: LabelMap
+    thresholds: list[float] | None
+    temperature: float = 1.0
+
+    @classmethod
+    def of(cls, predictor: object) -> DecisionRule | None:
+        """The predictor's rule; None for one that only implements ``predict``."""
+        if not isinstance(predictor, _HasRule):
+            return None
+        return cls(predictor.label_map, predictor.thresholds, float(predictor.temperature))
+
+    def _cut(self, k: int) -> float:
+        return float(self.thresholds[k]) if self.thresholds is not None else 0.5
+
+    def describe(self) -> str:
+        """One line: the rule, the threshold of each label, the temperature."""
+        lm, names = self.label_map, self.label_map.names
+        source = "tuned" if self.thresholds is not None else "default"
+        if lm.task == "multiclass":
+            rule = f"the label with the highest score (argmax over {len(names)} labels)"
+        elif lm.task == "binary":
+            pos = int(lm.positive_index or 0)
+            rule = f"{names[pos]!r} when its score >= {self._cut(0):.4f} ({source} threshold), else {names[1 - pos]!r}"
+        else:
+            cuts = ", ".join(f"{n} >= {self._cut(k):.4f}" for k, n in enumerate(names))
+            rule = f"every label whose score reaches its {source} threshold: {cuts}"
+        activation = "sigmoid" if lm.task == "multilabel" else "softmax"
+        return f"decision rule: {rule}; scores = {activation}(logits / temperature {self.temperature:.4f})"
+
+    def explain(self, prediction: dict[str, Any]) -> str:
+        """Why this row got its label(s), from its scores and the rule."""
+        lm, names, scores = self.label_map, self.label_map.names, prediction["scores"]
+        if lm.task == "multilabel":
+            on = set(prediction["labels"])
+            return "; ".join(
+                f"{n} {scores[n]:.4f} {'>=' if n in on else '<'} {self._cut(k):.4f}" for k, n in enumerate(names)
+            )
+        label = prediction["label"]
+        if lm.task == "multiclass":
+            return f"{label}: highest score {scores[label]:.4f}"
+        positive = names[int(lm.positive_index or 0)]
+        compare = ">=" if label == positive else "<"
+        return f"{label}: score of {positive} {scores[positive]:.4f} {compare} threshold {self._cut(0):.4f}"
 
 
 def _bad(number: int, where: str, why: str) -> Row:
@@ -180,8 +242,12 @@ def records(
     policy: RowPolicy,
     chunk: int = 1024,
     counts: Counter[str] | None = None,
+    rule: DecisionRule | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The output record of every row, in input order; predicts ``chunk`` rows per call."""
+    """The output record of every row, in input order; predicts ``chunk`` rows per call.
+
+    With ``rule``, each classified record also says why it got its label (``decision``).
+    """
     counts = Counter() if counts is None else counts
     for batch in _chunks(rows, chunk):
         actions = [policy.action(row) for row in batch]
@@ -191,7 +257,8 @@ def records(
         )
         for row, action in zip(batch, actions, strict=True):
             if action == "classify":
-                yield {**row.fields, **next(predictions)}
+                prediction = next(predictions)
+                yield {**row.fields, **prediction, **({"decision": rule.explain(prediction)} if rule else {})}
             elif action == "empty":
                 yield {**row.fields, "row": row.number, "empty": True}
             elif action == "error":
@@ -291,7 +358,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {problem}; nothing written (--on-error fail)", file=sys.stderr)
                 return 2
             counts: Counter[str] = Counter()
-            _write(records(predictor, rows(), policy, args.chunk, counts), sys.stdout)
+            rule = DecisionRule.of(predictor)
+            if rule is not None:  # stderr: stdout stays one JSON line per row
+                print(rule.describe(), file=sys.stderr, flush=True)
+            _write(records(predictor, rows(), policy, args.chunk, counts, rule), sys.stdout)
     except (BundleError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
