@@ -1,6 +1,6 @@
 """Build an export bundle in a staging folder, as named steps: run files → gate data → model (those three in
 :mod:`trainer.exporting.inputs`) → serving files → fp32 graph → parity gate → reduced precision → accuracy
-gate → metrics, smoke, README → manifest.
+gate → metrics, smoke, conformance vectors, README → manifest.
 
 :func:`build_bundle` runs them in that order; :func:`staged_folder` is where it runs: a hidden folder
 beside the target, renamed into place only when every step passed, so a failing export leaves nothing.
@@ -24,6 +24,7 @@ from typing import Any
 
 from trainer.data import prepare_data
 from trainer.data.normalize import NORMALIZER_VERSION, NormalizerConfig
+from trainer.exporting.conformance import write_conformance
 from trainer.exporting.gates import (
     GateSettings,
     accuracy_report,
@@ -44,7 +45,7 @@ from trainer.exporting.onnx_graph import (
 from trainer.exporting.quantize import QuantizeSettings, quantize_model
 from trainer.runs.folder import CALIBRATION, THRESHOLDS
 from trainer.runs.provenance import git_state, versions
-from trainer.serving.bundle import Bundle, contract
+from trainer.serving.bundle import Bundle, contract, decision_rule
 from trainer.serving.precisions import FP32, PRECISIONS, Precision, for_mode
 from trainer.serving.predictor import BundlePredictor
 from trainer.serving.smoke import write_smoke
@@ -70,7 +71,7 @@ def write_serving_files(
     bundle.copy_tokenizer(src.model_dir)
     input_names = [n for n in tokenizer.model_input_names if n in INPUT_NAMES]
     bundle.write_preprocess(asdict(normalizer), NORMALIZER_VERSION, run.max_length, tokenizer.pad_token_id, input_names)
-    bundle.write_labels(run.label_map)
+    bundle.write_labels(run.label_map, decision_rule(run.label_map, run.thresholds, run.temperature))
     calibration = run.folder.path / CALIBRATION if run.calibration is not None else None
     bundle.copy_decision_files(run.folder.path / THRESHOLDS, calibration)
     return input_names
@@ -279,6 +280,8 @@ def build_bundle(
     metrics = gate_metrics(gate, gates, rows, run, scores, parity, accuracy)
     bundle.write_metrics(metrics)
     write_smoke(work)  # what trainer.pull re-predicts to prove a downloaded bundle still behaves
+    test = gate.data.splits["test"]
+    write_conformance(work, test.texts, test.langs)  # what any other runtime must reproduce, stage by stage
     bundle.write_readme(readme_summary(src, run, quant, parity))
     # The manifest last: it checksums everything above.
     manifest = bundle.write_manifest(manifest_info(src, run, gate, info, quant, report, metrics, started))

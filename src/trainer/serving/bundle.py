@@ -1,8 +1,9 @@
 """The export bundle on disk: the only code that knows its file names and reads or writes them.
 
 :class:`Bundle` owns the file set (graphs through the precision table :mod:`trainer.serving.precisions`,
-tokenizer, ``preprocess.json``, labels, thresholds, calibration, metrics, smoke examples, README) and
-the checksummed manifest; :func:`contract` describes the graph's inputs and outputs.
+tokenizer, ``preprocess.json``, labels, thresholds, calibration, metrics, smoke examples, conformance vectors,
+README) and the checksummed manifest; :func:`contract` describes the graph's inputs and outputs and
+:func:`decision_rule` the one rule from logits to a decision (``labels.json``'s ``decision`` block).
 
 Torch-free on purpose (stdlib only): deployers verify a bundle with :func:`verify_bundle` on machines
 that have onnxruntime and nothing else, and :mod:`trainer.predict` imports this module.
@@ -18,7 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from trainer.data.labels import LabelMap
-from trainer.data.normalize import NormalizerConfig
+from trainer.data.normalize import NormalizerConfig, normalizer_spec
 from trainer.serving.precisions import FP32, PRECISIONS, REDUCED, Precision
 
 BUNDLE_FORMAT = "seaguard-onnx-bundle/1"
@@ -32,6 +33,7 @@ THRESHOLDS = "thresholds.json"
 CALIBRATION = "calibration.json"
 METRICS = "metrics.json"
 SMOKE = "smoke.json"
+CONFORMANCE = "conformance.json"
 README = "README.md"
 
 BUNDLE_FILES = {
@@ -41,12 +43,13 @@ BUNDLE_FILES = {
         for name, what in ((p.graph, p.describes), (p.external_data, p.weights_describe))
     },
     TOKENIZER: "the tokenizer (Hugging Face `tokenizers` format) + tokenizer_config.json",
-    PREPROCESS: "text normaliser settings, max length and which inputs the graph takes",
-    LABELS: "label map: task, names in output order, positive label (also in the ONNX metadata)",
+    PREPROCESS: "the text normaliser step by step (normalizer_spec), tokenisation and truncation, the graph's inputs",
+    LABELS: "label map: task, names in output order, positive label (also in the ONNX metadata) and the decision rule",
     THRESHOLDS: "decision thresholds tuned on validation (binary/multi-label; null for multiclass)",
     CALIBRATION: "temperature T: probabilities are softmax/sigmoid(logits / T)",
     METRICS: "fp32 and quantised metrics on the gate split, per language, and both gate reports",
     SMOKE: "example texts with their expected outputs and batch-1 latency, re-checked by trainer.pull",
+    CONFORMANCE: "raw text -> normalised text -> token ids -> logits -> scores -> decision, per graph: any runtime's test",
     MANIFEST: "sha256 of every other file, source, data digest, versions, opset, contract",
     README: "this description",
 }
@@ -158,6 +161,14 @@ class Bundle:
     def metrics(self) -> dict[str, Any]:
         return self._json(METRICS)
 
+    def conformance(self) -> dict[str, Any]:
+        if not (self.path / CONFORMANCE).is_file():
+            raise BundleError(
+                f"{self.path / CONFORMANCE}: missing; this bundle has no conformance vectors (export it again "
+                f"with a trainer that writes {CONFORMANCE})"
+            )
+        return self._json(CONFORMANCE)
+
     def smoke(self) -> dict[str, Any]:
         if not (self.path / SMOKE).is_file():
             raise BundleError(
@@ -229,14 +240,18 @@ class Bundle:
         settings = {
             "normalizer": normalizer,
             "normalizer_version": normalizer_version,
+            "normalizer_spec": normalizer_spec(NormalizerConfig(**normalizer)),
+            "tokenization": tokenization(max_length, pad_id),
             "max_length": max_length,
             "pad_id": pad_id,
             "inputs": inputs,
         }
         _write_json(self.path / PREPROCESS, settings, ensure_ascii=True)
 
-    def write_labels(self, label_map: LabelMap) -> None:
-        label_map.save(self.path / LABELS)
+    def write_labels(self, label_map: LabelMap, decision: dict[str, Any] | None = None) -> None:
+        """``labels.json``: the label map, and the decision rule (:func:`decision_rule`) when given."""
+        labels = label_map.to_dict() | ({"decision": decision} if decision is not None else {})
+        _write_json(self.path / LABELS, labels)
 
     def copy_decision_files(self, thresholds: Path, calibration: Path | None) -> None:
         """The run's own ``thresholds.json`` (and ``calibration.json``), byte for byte."""
@@ -250,6 +265,9 @@ class Bundle:
     def write_smoke(self, smoke: dict[str, Any]) -> None:
         _write_json(self.path / SMOKE, smoke)
 
+    def write_conformance(self, vectors: dict[str, Any]) -> None:
+        _write_json(self.path / CONFORMANCE, vectors, ensure_ascii=True)  # the vectors' bytes survive any editor
+
     def write_readme(self, summary: dict[str, Any]) -> None:
         """A README listing the bundle's files, so the folder explains itself without this code."""
         lines = [
@@ -261,6 +279,11 @@ class Bundle:
             "",
         ]
         lines += [f"- **{key}**: {value}" for key, value in summary.items()]
+        decision = self._json(LABELS).get("decision") if (self.path / LABELS).is_file() else None
+        if decision:
+            lines += ["", "## Decision rule", "", decision["rule"], "", f"Ties: {decision['ties']}"]
+        if (self.path / CONFORMANCE).is_file():
+            lines += ["", "## Conformance", "", CONFORMANCE_README]
         present = {p.name for p in self.path.iterdir()} | {MANIFEST, README}
         lines += ["", "| file | what it holds |", "|---|---|"]
         lines += [f"| `{name}` | {what} |" for name, what in BUNDLE_FILES.items() if name in present]
@@ -307,6 +330,64 @@ def contract(
         "task": task,
         "labels": label_names,
     }
+
+
+CONFORMANCE_README = (
+    f"`{CONFORMANCE}` lists raw texts with what each stage must give: the normalised text (`{PREPROCESS}`'s "
+    f"`normalizer_spec`), the token ids (`{TOKENIZER}`, truncated as `tokenization` says), then per graph the logits, "
+    f"the scores and the decision (`{LABELS}`'s `decision`), with the tolerance of each. A runtime that serves this "
+    "bundle reproduces every vector; `trainer.serving.conformance.check_conformance` checks the Python predictor, "
+    "`node clients/node/cli.js <bundle> --conformance` the Node.js client."
+)
+
+
+def tokenization(max_length: int, pad_id: Any) -> dict[str, Any]:
+    """How texts become the graph's inputs once normalised (what ``BundlePredictor`` does)."""
+    return {
+        "tokenizer": TOKENIZER,
+        "add_special_tokens": True,
+        "max_length": max_length,
+        "truncation": (
+            "encode without special tokens, keep the first max_length - k tokens (k: the special tokens the "
+            "post-processor adds, 2 for [CLS] x [SEP] and <s> x </s>), then add them: Hugging Face tokenizers' "
+            "longest_first truncation on the right, no stride"
+        ),
+        "padding": f"a batch is padded on the right to its longest row with pad_id {pad_id}; attention_mask is 1 on "
+        "real tokens and 0 on padding; token_type_ids (when the graph takes them) are all 0",
+    }
+
+
+def decision_rule(label_map: LabelMap, thresholds: list[float] | None, temperature: float) -> dict[str, Any]:
+    """From logits to a decision, once, as data and words (``labels.json``'s ``decision``, the README).
+
+    The same rule as :func:`trainer.serving.predictor.decide` (and so as training's ``predict_labels``).
+    """
+    names, task, t = list(label_map.names), label_map.task, f"{temperature:g}"
+    block: dict[str, Any] = {"task": task, "labels": names, "temperature": temperature}
+    arithmetic = (
+        "logits are float32; scores are computed in float64 and rounded to float32, thresholds are float32, and "
+        "a score equal to its threshold counts as reaching it"
+    )
+    if task == "multilabel":
+        per_label = thresholds if thresholds is not None else [0.5] * len(names)
+        block |= {"activation": "sigmoid", "thresholds": dict(zip(names, per_label, strict=True))}
+        rule = f"score_k = sigmoid(logit_k / {t}); label k is on when score_k >= thresholds[k] (none, one or several)"
+        ties = "none: each label is decided on its own"
+    elif task == "binary":
+        pos = names[label_map.positive_index] if label_map.positive_index is not None else None
+        threshold = thresholds[0] if thresholds is not None else 0.5
+        other = next((n for n in names if n != pos), None)
+        block |= {"activation": "softmax", "positive_label": pos, "thresholds": {pos: threshold}}
+        rule = (
+            f"scores = softmax(logits / {t}) (subtract the row's max logit first); the label is {pos!r} when "
+            f"score[{pos!r}] >= {threshold:g}, otherwise {other!r}"
+        )
+        ties = f"a positive score exactly at the threshold is {pos!r}"
+    else:
+        block |= {"activation": "softmax", "thresholds": None}
+        rule = f"scores = softmax(logits / {t}) (subtract the row's max logit first); the label is the argmax"
+        ties = "equal top scores: the first of them in label order"
+    return block | {"rule": rule, "ties": ties, "arithmetic": arithmetic}
 
 
 # The functions callers used before the Bundle type; each is one Bundle method.
