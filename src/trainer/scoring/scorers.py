@@ -32,10 +32,12 @@ class TorchScorer:
     """A transformers folder scored in batches (truncation at the run's max length)."""
 
     def __init__(self, model_dir: Path, max_length: int, batch_size: int = 32) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from trainer.models.pooling import load_saved_classifier
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).float().eval()
+        self.model = load_saved_classifier(model_dir).float().eval()
         self.max_length = max_length
         self.batch_size = batch_size
 

@@ -25,10 +25,11 @@ import mlflow
 import pandas as pd
 import torch
 from mlflow.pyfunc import PythonModel
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig, normalize_text
+from trainer.models.pooling import load_saved_classifier
 from trainer.scoring.calibration import probabilities
 from trainer.scoring.metrics import predict_labels
 
@@ -52,7 +53,8 @@ class TextClassifier:
         batch_size: int = 32,
     ) -> None:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        # With the head it was trained with (model.pooling=mean is not the stock class).
+        self.model = load_saved_classifier(model_dir).eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
         self.label_map = label_map
