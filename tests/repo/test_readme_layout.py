@@ -34,9 +34,19 @@ def test_every_script_is_described() -> None:
 
 
 def test_top_level_layout_is_the_fixed_one() -> None:
-    """configs/, src/trainer/, data/, scripts/, pyproject.toml, Dockerfile.gpu, tests/, README.md, plus docs and
-    the tooling that runs them; anything else at the top level is a stray file."""
-    required = {"configs", "src", "data", "scripts", "pyproject.toml", "Dockerfile.gpu", "tests", "README.md"}
+    """configs/, src/trainer/, data/, scripts/, clients/ (other runtimes), pyproject.toml, Dockerfile.gpu, tests/,
+    README.md, plus docs and the tooling that runs them; anything else at the top level is a stray file."""
+    required = {
+        "configs",
+        "src",
+        "data",
+        "scripts",
+        "clients",
+        "pyproject.toml",
+        "Dockerfile.gpu",
+        "tests",
+        "README.md",
+    }
     tooling = {"docs", "Makefile", ".ci", ".gitignore", ".git-blame-ignore-revs"}
     proc = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -333,11 +333,10 @@ def contract(
 
 
 CONFORMANCE_README = (
-    f"`{CONFORMANCE}` lists raw texts with what each stage must give: the normalised text (`{PREPROCESS}`'s "
-    f"`normalizer_spec`), the token ids (`{TOKENIZER}`, truncated as `tokenization` says), then per graph the logits, "
-    f"the scores and the decision (`{LABELS}`'s `decision`), with the tolerance of each. A runtime that serves this "
-    "bundle reproduces every vector; `trainer.serving.conformance.check_conformance` checks the Python predictor, "
-    "`node clients/node/cli.js <bundle> --conformance` the Node.js client."
+    f"`{CONFORMANCE}`: raw texts with what each stage must give (normalised text per `{PREPROCESS}`'s `normalizer_spec`, "
+    f"token ids per `tokenization`, then per graph logits, scores and the `{LABELS}` decision, with tolerances). A runtime "
+    "serving this bundle reproduces every vector: `trainer.serving.conformance.check_conformance` checks the Python "
+    "predictor, `node clients/node/cli.js <bundle> --conformance` the Node.js client."
 )
 
 
@@ -352,8 +351,7 @@ def tokenization(max_length: int, pad_id: Any) -> dict[str, Any]:
             "post-processor adds, 2 for [CLS] x [SEP] and <s> x </s>), then add them: Hugging Face tokenizers' "
             "longest_first truncation on the right, no stride"
         ),
-        "padding": f"a batch is padded on the right to its longest row with pad_id {pad_id}; attention_mask is 1 on "
-        "real tokens and 0 on padding; token_type_ids (when the graph takes them) are all 0",
+        "padding": f"right, to the batch's longest row, with pad_id {pad_id}; attention_mask 1/0; token_type_ids 0",
     }
 
 
@@ -365,8 +363,7 @@ def decision_rule(label_map: LabelMap, thresholds: list[float] | None, temperatu
     names, task, t = list(label_map.names), label_map.task, f"{temperature:g}"
     block: dict[str, Any] = {"task": task, "labels": names, "temperature": temperature}
     arithmetic = (
-        "logits are float32; scores are computed in float64 and rounded to float32, thresholds are float32, and "
-        "a score equal to its threshold counts as reaching it"
+        "float32 logits; scores computed in float64, rounded to float32; float32 thresholds; equal counts as reached"
     )
     if task == "multilabel":
         per_label = thresholds if thresholds is not None else [0.5] * len(names)
