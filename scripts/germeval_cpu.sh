@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# GermEval 2026 harmful content (and the HS1 fold-0 pooling ablation) on a CPU: the shorter protocol of
+# docs/results.md, "GermEval 2026 harmful content (CPU protocol)". Jobs run one after another in the background.
+#
+#   bash scripts/germeval_cpu.sh start [OUT]   # nohup: goes on when the shell ends; OUT default outputs/germeval_cpu
+#   bash scripts/germeval_cpu.sh status [OUT]  # which jobs finished, their test metrics; the running job's log tail
+#   ONLY="c2a_mean dbo_mean" bash scripts/germeval_cpu.sh start      # a subset, in the order given
+#
+# OUT/runs/<job>/ is the job's run folder (metrics.json, predictions/, ...), OUT/logs/<job>.log its console.
+# A job whose run folder has metrics.json is skipped, so `start` again continues where a stopped series ended.
+# Needs ../shared/datasets (or $SEAGUARD_DATA_ROOT) and me5_small (converted once into the cache).
+# The protocol, against the experiment files' recipe (which a GPU runs as written):
+#   2 epochs (not 5 / 8), lr 1e-4 (a short schedule), max_length 128, embeddings frozen (steps ~3x cheaper),
+#   length-bucketed batches of ~1,184 padded tokens with the fused AdamW (docs/bench_train_throughput.md),
+#   validation once per epoch (the best epoch's checkpoint is tested), tracking=none (run folders only).
+# The GermEval jobs keep their experiment's sqrt_balanced class weights and macro-F1; HS1 keeps its own (F1 of HS).
+# To run from a frozen copy while the working tree changes: git archive HEAD | tar -x -C /tmp/snap, then start it
+# there with OUT=<absolute path> and SEAGUARD_CACHE pointing at this checkout's .cache.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PROTOCOL=(trainer.max_epochs=2 module.optimizer.lr=1.0e-4 model.max_length=128 model.freeze_embeddings=true
+    loader=bucketed module=fused_cpu module.optimizer.fused=true tracking=none)
+# Priority order: the two GermEval subtasks (mean pooling), then the pooling ablation.
+declare -A JOBS=(
+    [c2a_mean]="experiment=germeval_c2a_me5 model.pooling=mean"
+    [dbo_mean]="experiment=germeval_dbo_me5 model.pooling=mean"
+    [dbo_cls]="experiment=germeval_dbo_me5 model.pooling=cls"
+    [hs1f0_cls]="experiment=id_hs1_me5 data.split.fold=0 model.pooling=cls"
+    [hs1f0_mean]="experiment=id_hs1_me5 data.split.fold=0 model.pooling=mean"
+)
+ORDER=(c2a_mean dbo_mean dbo_cls hs1f0_cls hs1f0_mean)
+
+series() {
+    local out="$1" py="${PYTHON:-.venv/bin/python}"
+    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+    for job in ${ONLY:-${ORDER[@]}}; do
+        [ -n "${JOBS[$job]:-}" ] || { echo "unknown job $job (jobs: ${ORDER[*]})"; return 1; }
+        if [ -f "$out/runs/$job/metrics.json" ]; then echo "$(date -Is) $job: done before, skipped"; continue; fi
+        rm -rf "$out/runs/$job"
+        echo "$(date -Is) $job: start (${JOBS[$job]})"
+        # shellcheck disable=SC2086  # the overrides are words
+        $py -m trainer.train ${JOBS[$job]} "${PROTOCOL[@]}" "hydra.run.dir=$out/runs/$job" > "$out/logs/$job.log" 2>&1
+        echo "$(date -Is) $job: exit $?"
+    done
+    echo "$(date -Is) series finished"
+}
+
+status() {
+    local out="$1"
+    [ -f "$out/series.log" ] && cat "$out/series.log"
+    for job in "${ORDER[@]}"; do
+        local metrics="$out/runs/$job/metrics.json"
+        [ -f "$metrics" ] || continue
+        python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); t=m["test"]["overall"]; k=m["main_metric"]
+print(sys.argv[2], k, "test", round(t[k], 4), "macro_f1", round(t["macro_f1"], 4), "best epoch", m.get("best_checkpoint"))' \
+            "$metrics" "$job"
+    done
+    local running; running=$(ls -t "$out"/logs/*.log 2> /dev/null | head -1)
+    [ -n "$running" ] && { echo "--- $running"; tail -c 600 "$running" | tr '\r' '\n' | tail -4; }
+}
+
+cmd="${1:-}"
+out="${2:-outputs/germeval_cpu}"
+mkdir -p "$out/logs" "$out/runs"
+out="$(cd "$out" && pwd)"
+case "$cmd" in
+    start)
+        nohup bash "$PWD/scripts/germeval_cpu.sh" series "$out" >> "$out/series.log" 2>&1 &
+        echo "started (pid $!): bash scripts/germeval_cpu.sh status $out" ;;
+    series) series "$out" ;;
+    status) status "$out" ;;
+    *) sed -n '2,8p' "$0"; exit 2 ;;
+esac
