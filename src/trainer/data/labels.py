@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,30 @@ def build_label_map(
             raise ValueError(f"data.positive_label={pos!r} is not one of the training labels {list(names)}")
         return LabelMap(task, names, names.index(pos))
     return LabelMap(task, names)
+
+
+def mapping_hint(
+    raw_labels: Iterable[Any],
+    names: Iterable[str],
+    mapping: Mapping[str, str],
+    *,
+    key: str = "label_mapping",
+    target: str = "model label",
+    of: str = "the model",
+) -> str:
+    """The end of an unknown-label message: the Hydra overrides that map every such label at once.
+
+    ``raw_labels``: the labels found (str, or tuples for multi-label rows); those not in ``names``
+    after ``mapping`` get ``+<key>.<label>=<target>``. The ``+`` is Hydra's "add a key": the label
+    is not a key of the config yet, so a plain ``<key>.<label>=...`` is refused by Hydra.
+    """
+    known = set(names)
+    found = {str(v) for raw in set(raw_labels) for v in (raw if isinstance(raw, tuple) else (raw,))}
+    unmapped = sorted(v for v in found if mapping.get(v, v) not in known)
+    if not unmapped:
+        return ""
+    overrides = ", ".join(f"+{key}.{v}=<{target}>" for v in unmapped)
+    return f" of {of}; map {'it' if len(unmapped) == 1 else 'them'} with {overrides}"
 
 
 def encode_targets(

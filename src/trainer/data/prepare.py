@@ -7,30 +7,38 @@ Rows are held as columns (:class:`~trainer.data.splits.SplitRows`), never as one
 CSV file is streamed (only the needed columns are kept, and any irregularity hands the file to
 :func:`~trainer.data.reader.read_table`, whose checks and messages are the only ones); texts are
 normalised in worker processes when there are many. :mod:`trainer.data.prepared_cache` skips all of
-this when the same files, config and normaliser were prepared before.
+this when the same files, config and normaliser were prepared before. Reading each format into
+columns is :mod:`trainer.data.formats`.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
 import multiprocessing
 import os
 import random
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from trainer.data.labels import LabelMap, build_label_map, encode_targets
-from trainer.data.normalize import NORMALIZER_VERSION, NormalizerConfig, normalize_text
-from trainer.data.reader import _SURROGATE, DataError, _csv_field_limit, read_table
+from trainer.data.formats import FileColumns, data_digest, read_source, source_digests
+from trainer.data.labels import LabelMap, build_label_map, encode_targets, mapping_hint
+from trainer.data.normalize import NormalizerConfig, normalize_text
+from trainer.data.reader import DataError
 from trainer.data.report import DataReport, build_report
 from trainer.data.spec import SPLITS, DataSpec, FileSource
-from trainer.data.splits import Example, SplitRows, dedupe, kfold_split, ratio_split
+from trainer.data.splits import (
+    Example,
+    SplitRows,
+    carve_keys,
+    dedupe,
+    holdout_split,
+    kfold_split,
+    ratio_split,
+    stratum_keys,
+)
 
 __all__ = ["Example", "FileColumns", "PreparedData", "SplitRows", "data_digest", "prepare_data", "source_digests"]
 
@@ -63,115 +71,10 @@ class PreparedData:
         return self._split_digests[split]
 
 
-def _hash_path(path: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(f.name.encode())
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def source_digests(spec: DataSpec) -> dict[str, str]:
-    """Per split key read, the hash of its file(s): bytes only, nothing parsed (cheap cache keys)."""
-    keys = list(SPLITS) if spec.split.strategy == "files" else ["all" if "all" in spec.files else "train"]
-    out = {}
-    for key in keys:
-        paths = [Path(s.path).expanduser() for s in spec.sources(key)]
-        missing = [p for p in paths if not p.exists()]
-        if missing:  # the reader's own message
-            raise DataError(
-                f"does not exist (resolved to {missing[0].resolve()}); check data.files and paths.data_root",
-                file=missing[0],
-            )
-        digests = [_hash_path(p) for p in paths]
-        out[key] = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
-    return out
-
-
-def data_digest(spec: DataSpec, file_digests: dict[str, str]) -> str:
-    """The prepared data's identity: spec (less name and paths), file hashes, normaliser version."""
-    return hashlib.sha256(
-        json.dumps(
-            {
-                "spec": {k: v for k, v in asdict(spec).items() if k not in ("name", "files")},
-                "files": file_digests,
-                "normalizer_version": NORMALIZER_VERSION,
-            },
-            sort_keys=True,
-            default=str,
-        ).encode()
-    ).hexdigest()
-
-
-# -- reading: the needed columns of one file ----------------------------------------------------------
+# -- normalising: in worker processes for many rows --------------------------------------------------
 # Below this many texts the worker processes cost more than they save.
 PARALLEL_FROM = 50_000
 _CHUNK = 5_000
-
-
-@dataclass
-class FileColumns:
-    """The needed columns of one file (cells as read) and each row's physical line."""
-
-    source: str
-    values: dict[str, list[Any]]
-    lines: list[int | None]
-
-
-class _Irregular(Exception):
-    """The streamed CSV needs the reader's full checks; it reports what it finds in its own words."""
-
-
-def _lines(fh: IO[str]) -> Iterator[str]:
-    first = True
-    for line in fh:
-        if first:  # a byte-order mark opens the file, not the first column's name (as the reader)
-            line, first = line.removeprefix("\ufeff"), False
-        if _SURROGATE.search(line):
-            raise _Irregular
-        yield line
-
-
-def _stream_csv(path: Path, encoding: str, delimiter: str, needed: list[str]) -> FileColumns:
-    """The reader's CSV parse, one line at a time, keeping only ``needed``; raises _Irregular on anything odd."""
-    with path.open(encoding=encoding, newline="") as fh, _csv_field_limit(path.stat().st_size + 1):
-        reader = csv.reader(_lines(fh), delimiter=delimiter)
-        header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
-        if not header or len(set(header)) != len(header) or not set(needed) <= set(header):
-            raise _Irregular
-        picks = [(c, header.index(c)) for c in dict.fromkeys(needed)]
-        values: dict[str, list[Any]] = {c: [] for c, _ in picks}
-        lines: list[int | None] = []
-        start = reader.line_num + 1
-        for cells in reader:
-            if cells:
-                if len(cells) != len(header):
-                    raise _Irregular
-                for column, j in picks:
-                    values[column].append(cells[j])
-                lines.append(start)
-            start = reader.line_num + 1
-    if not lines:
-        raise _Irregular
-    return FileColumns(str(path), values, lines)
-
-
-def read_columns(
-    path: Path, fmt: str, encoding: str, delimiter: str, split: str | None, needed: list[str]
-) -> FileColumns:
-    """The ``needed`` columns of one file; every problem is the reader's :class:`DataError`."""
-    if fmt == "csv" and path.is_file():
-        try:
-            return _stream_csv(path, encoding, delimiter, needed)
-        except (_Irregular, UnicodeError, LookupError, csv.Error):
-            pass  # read_table below raises the exact error (or reads what the stream found odd)
-    table = read_table(path, fmt, encoding, delimiter, split)
-    table.require_columns(needed, "data.text_column/label_column(s)/language_column/id_column")
-    values = {c: [row.get(c) for row in table.rows] for c in dict.fromkeys(needed)}
-    return FileColumns(table.source, values, table.lines)
 
 
 def _normalize_chunk(texts: list[str], cfg: NormalizerConfig) -> list[str]:
@@ -207,6 +110,12 @@ def _needed_columns(spec: DataSpec) -> list[str]:
     return needed + [c for c in (spec.language_column, spec.id_column) if c]
 
 
+def _is_empty(value: Any) -> bool:
+    return (
+        value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+    )
+
+
 def _cell_text(value: Any, column: str, where: dict[str, Any]) -> str:
     if value is None or (isinstance(value, float) and value != value):
         raise DataError("empty cell (no value)", column=column, **where)
@@ -224,30 +133,76 @@ class _Interned(dict[Any, Any]):
 
 
 def _raw_label(cols: FileColumns, i: int, spec: DataSpec, where: dict[str, Any]) -> Any:
+    """The row's label (a name, or a tuple of names for multi-label); None when it has none."""
     if spec.task == "multilabel" and spec.label_columns:
+        cells = [cols.values[col][i] for col in spec.label_columns]
+        if any(_is_empty(c) for c in cells):
+            return None
         positives = []
-        for col in spec.label_columns:
-            cell = _cell_text(cols.values[col][i], col, where).strip().lower()
+        for col, value in zip(spec.label_columns, cells, strict=True):
+            cell = _cell_text(value, col, where).strip().lower()
             if cell not in _BINARY_VALUES:
                 raise DataError(f"multi-label value must be 0 or 1, found {cell!r}", column=col, **where)
             if _BINARY_VALUES[cell] == 1.0:
                 positives.append(spec.label_names.get(col, col))
         return tuple(positives)
+    assert spec.label_column  # checked by DataSpec.validate
+    value = cols.values[spec.label_column][i]
+    if isinstance(value, tuple):  # fastText: the line's __label__ values
+        if spec.task != "multilabel" and len(value) > 1:
+            raise DataError(
+                f"has {len(value)} labels {list(value)}; task={spec.task} takes one per row "
+                "(task: multilabel reads several)",
+                column=spec.label_column,
+                **where,
+            )
+        names = tuple(spec.label_name(v) for v in value)
+        return names if spec.task == "multilabel" else names[0]
     if spec.task == "multilabel":
-        assert spec.label_column and spec.label_delimiter  # checked by DataSpec.validate
-        cell = _cell_text(cols.values[spec.label_column][i], spec.label_column, where)
+        if value is None or (isinstance(value, float) and value != value):
+            return None  # an empty string is a row with no positive label
+        cell = _cell_text(value, spec.label_column, where)
         parts = [p.strip() for p in cell.split(spec.label_delimiter) if p.strip()]
         return tuple(spec.label_name(p) for p in parts)
-    assert spec.label_column
-    cell = _cell_text(cols.values[spec.label_column][i], spec.label_column, where).strip()
-    if not cell:
-        raise DataError("empty label", column=spec.label_column, **where)
+    if _is_empty(value):
+        return None
+    cell = _cell_text(value, spec.label_column, where).strip()
     if cell.endswith(".0") and cell[:-2].lstrip("-").isdigit():
         cell = cell[:-2]  # 1.0 from a float column is the label "1"
     return spec.label_name(cell)
 
 
-def _examples(cols: FileColumns, spec: DataSpec, split_key: str, source: FileSource, id_prefix: str = "") -> SplitRows:
+@dataclass
+class _EmptyLabels:
+    """Rows without a label: all counted per split, the first few named in the error."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, split: str, where: dict[str, Any]) -> None:
+        self.counts[split] = self.counts.get(split, 0) + 1
+        if len(self.first) < 5:
+            self.first.append(where)
+
+    def check(self, spec: DataSpec) -> None:
+        """With ``on_empty_label=fail``, one DataError counting every such row and naming the first ones."""
+        total = sum(self.counts.values())
+        if not total or spec.on_empty_label == "drop":
+            return
+        per_split = ", ".join(f"{split} {n}" for split, n in self.counts.items())
+        shown = "; ".join(f"{w['file']} row {w['row']} (line {w['line']})" for w in self.first)
+        raise DataError(
+            f"{total} row(s) have an empty label ({per_split}; first: {shown}); with data.on_empty_label=fail "
+            "(the default) every row needs one: set data.on_empty_label: drop (command line: "
+            "++data.on_empty_label=drop) to drop them, counted per split in the data report",
+            column=spec.label_column or ",".join(spec.label_columns),
+            **self.first[0],
+        )
+
+
+def _examples(
+    cols: FileColumns, spec: DataSpec, split_key: str, source: FileSource, empty: _EmptyLabels, id_prefix: str = ""
+) -> SplitRows:
     """The rows of one file, checked in file order (the first bad row is the one reported)."""
     texts = normalize_many(cols.values[spec.text_column], spec.normalizer)
     out = SplitRows.empty([cols.source])
@@ -267,24 +222,39 @@ def _examples(cols: FileColumns, spec: DataSpec, split_key: str, source: FileSou
                 )
             out.dropped_empty += 1
             continue
-        raw_label = interned[_raw_label(cols, i, spec, where)]
+        raw_label = _raw_label(cols, i, spec, where)
+        if raw_label is None:
+            empty.add(split_key, where)
+            continue
         lang = default_lang
         if spec.language_column:
             lang = interned[str(cols.values[spec.language_column][i] or "").strip().lower() or "und"]
         ident = id_prefix + (str(cols.values[spec.id_column][i]) if spec.id_column else f"{split_key}-{i + 1}")
-        out.append(ident, text, lang, raw_label, 0, i + 1, cols.lines[i])
+        out.append(ident, text, lang, interned[raw_label], 0, i + 1, cols.lines[i])
     return out
 
 
-def _stratum(raw_label: Any, lang: str) -> str:
-    label = "|".join(sorted(raw_label)) if isinstance(raw_label, tuple) else raw_label
-    return f"{lang}\t{label}"
+def _carve_validation(splits: dict[str, SplitRows], spec: DataSpec) -> None:
+    """``split.validation_from_train`` of the (deduplicated) train rows become validation."""
+    share = spec.split.validation_from_train
+    assert share is not None
+    train = splits["train"]
+    picked = holdout_split(carve_keys(train), share, spec.split.seed)
+    if not picked["validation"]:
+        raise DataError(
+            f"data.split.validation_from_train={share} of {len(train)} training rows is no row: "
+            "raise the share or add a validation file",
+            file=spec.files["train"],
+        )
+    splits["validation"] = train.take(picked["validation"])
+    splits["train"] = train.take(picked["train"])
 
 
 def _encode_labels(splits: dict[str, SplitRows], spec: DataSpec, label_map: LabelMap) -> None:
     column = spec.label_column or ",".join(spec.label_columns)
     for split, rows in splits.items():
-        hint = f" of the training data (split {split}; map names with data.label_names)"
+        of = f"the training data (split {split})"
+        hint = mapping_hint(rows.raw_labels, label_map.names, {}, key="data.label_names", target="a label", of=of)
         rows.labels = encode_targets(rows, label_map, column=column, hint=hint)
 
 
@@ -296,43 +266,52 @@ def _check_train_support(train: SplitRows, spec: DataSpec, label_map: LabelMap) 
     declared = set(spec.label_names.values()) if spec.task != "multilabel" else set(label_map.names)
     missing = sorted(n for n in declared if counts.get(n, 0) == 0)
     if missing:
+        keys = sorted(k for k, v in spec.label_names.items() if v in missing and k != "*")
+        why = f" (no training row has the raw label(s) {keys} that data.label_names maps to them)" if keys else ""
         where = spec.files.get("train") or spec.files.get("all")
         raise DataError(
-            f"class(es) {missing} have zero training examples",
+            f"class(es) {missing} have zero training examples{why}",
             file=where,
             column=spec.label_column or ",".join(spec.label_columns),
         )
 
 
-def _read_split(spec: DataSpec, key: str, split: str | None) -> tuple[SplitRows, int]:
-    """Rows of ``files[key]`` (several files are concatenated in order) and the number of empty rows."""
+def _read_split(spec: DataSpec, key: str, split: str | None, empty: _EmptyLabels) -> SplitRows:
+    """Rows of ``files[key]`` (several files are concatenated in order); ``dropped_empty``: rows without text."""
     sources = spec.sources(key)
     parts = []
     for source in sources:
         path = Path(source.path).expanduser()
-        cols = read_columns(path, spec.format, spec.encoding, spec.csv_delimiter, split, _needed_columns(spec))
+        cols = read_source(path, spec, split, _needed_columns(spec))
         # Row ids of several files get the file's name, so they stay unique and traceable.
         prefix = f"{path.stem}:" if len(sources) > 1 else ""
-        parts.append(_examples(cols, spec, key, source, prefix))
+        parts.append(_examples(cols, spec, key if key != "all" else "train", source, empty, prefix))
         del cols  # the raw cells of one file at a time
     rows = SplitRows.concat(parts)
-    return rows, sum(p.dropped_empty for p in parts)
+    rows.dropped_empty = sum(p.dropped_empty for p in parts)
+    return rows
 
 
 def _read_splits(spec: DataSpec, dropped: dict[str, dict[str, int]]) -> dict[str, SplitRows]:
+    """Every split's rows; rows without text or label are counted in ``dropped`` (before splitting: train)."""
+    empty = _EmptyLabels()
     if spec.split.strategy == "files":
-        splits = {}
-        for split in SPLITS:
-            splits[split], empty = _read_split(spec, split, split)
-            if empty:
-                dropped[split]["empty_text"] = empty
-        return splits
-    key = "all" if "all" in spec.files else "train"
-    # files.all: an hf_disk DatasetDict must hold one split (which); files.train: its "train" split.
-    rows, empty = _read_split(spec, key, None if key == "all" else "train")
-    if empty:
-        dropped["train"]["empty_text"] = empty
-    keys = [_stratum(raw, lang) for raw, lang in zip(rows.raw_labels, rows.langs, strict=True)]
+        splits = {s: _read_split(spec, s, s, empty) for s in SPLITS if s in spec.files}
+        if "validation" not in splits:  # split.validation_from_train: carved after dedupe
+            splits["validation"] = SplitRows.empty(splits["train"].sources)
+    else:
+        key = "all" if "all" in spec.files else "train"
+        # files.all: an hf_disk DatasetDict must hold one split (which); files.train: its "train" split.
+        splits = {"train": _read_split(spec, key, None if key == "all" else "train", empty)}
+    empty.check(spec)
+    for split, rows in splits.items():
+        for reason, n in (("empty_text", rows.dropped_empty), ("empty_label", empty.counts.get(split, 0))):
+            if n:
+                dropped[split][reason] = n
+    if spec.split.strategy == "files":
+        return {s: splits[s] for s in SPLITS}
+    rows = splits["train"]
+    keys = stratum_keys(rows)
     s = spec.split
     idx = ratio_split(keys, s.ratios, s.seed) if s.strategy == "ratio" else kfold_split(keys, s.folds, s.fold, s.seed)
     return {name: rows.take(idx[name]) for name in SPLITS}
@@ -355,6 +334,32 @@ def _label_map(spec: DataSpec, train: SplitRows) -> LabelMap:
         ) from None
 
 
+def _apply_max_samples(splits: dict[str, SplitRows], spec: DataSpec, dropped: dict[str, dict[str, int]]) -> None:
+    for split, limit in spec.max_samples.items():
+        if len(splits[split]) > limit:
+            rng = random.Random(f"{spec.split.seed}:max_samples:{split}")
+            keep = sorted(rng.sample(range(len(splits[split])), limit))
+            dropped[split]["max_samples"] = len(splits[split]) - limit
+            splits[split] = splits[split].take(keep)
+
+
+def require_rows(data: PreparedData) -> None:
+    """A DataError naming the first empty split: training needs rows in all three.
+
+    :func:`prepare_data` allows an empty validation or test split (evaluation may read a test-only
+    file); :func:`trainer.data.prepared_cache.prepare_data_cached`, the training path, calls this
+    before anything is cached or a model is loaded.
+    """
+    for split, rows in data.splits.items():
+        if not len(rows):
+            dropped = data.report.dropped.get(split) or "nothing"
+            raise DataError(
+                f"split {split} has no rows (split.strategy={data.spec.split.strategy}, dropped: {dropped}); "
+                "training needs rows in train, validation and test: check data.files, data.split and the "
+                "on_* policies"
+            )
+
+
 def prepare_data(spec: DataSpec) -> PreparedData:
     """Read, validate, normalise, split, label and report ``spec``. Raises DataError on bad input.
 
@@ -364,18 +369,18 @@ def prepare_data(spec: DataSpec) -> PreparedData:
     spec.validate()
     dropped: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     splits = _read_splits(spec, dropped)
+    if not len(splits["train"]):
+        raise DataError(f"no training rows left (dropped: {dropped['train']})", file=spec.files.get("train"))
     label_map = _label_map(spec, splits["train"])
     _check_train_support(splits["train"], spec, label_map)
     _encode_labels(splits, spec, label_map)
-    for split, reasons in dedupe(splits, spec).items():
+    overlaps = dedupe(splits, spec)
+    for split, reasons in overlaps.dropped.items():
         for reason, n in reasons.items():
             dropped[split][reason] = dropped[split].get(reason, 0) + n
-    for split, limit in spec.max_samples.items():
-        if len(splits[split]) > limit:
-            rng = random.Random(f"{spec.split.seed}:max_samples:{split}")
-            keep = sorted(rng.sample(range(len(splits[split])), limit))
-            dropped[split]["max_samples"] = len(splits[split]) - limit
-            splits[split] = splits[split].take(keep)
-    report = build_report(spec, label_map, splits, dropped)
+    if spec.split.validation_from_train is not None:
+        _carve_validation(splits, spec)
+    _apply_max_samples(splits, spec, dropped)
+    report = build_report(spec, label_map, splits, dropped, overlaps)
     file_digests = source_digests(spec)  # after reading: a missing file is the reader's error, in file order
     return PreparedData(spec, label_map, splits, report, data_digest(spec, file_digests), file_digests)

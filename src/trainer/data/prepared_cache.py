@@ -27,13 +27,13 @@ import pyarrow as pa
 
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NORMALIZER_VERSION
-from trainer.data.prepare import PreparedData, data_digest, prepare_data, source_digests
+from trainer.data.prepare import PreparedData, data_digest, prepare_data, require_rows, source_digests
 from trainer.data.report import DataReport
 from trainer.data.spec import SPLITS, DataSpec
 from trainer.data.splits import SplitRows
 
 # Bump when what prepare_data returns changes for the same files, config and normaliser version.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: empty-label policy, carved validation, copies and label conflicts in the report
 _MANIFEST = "manifest.json"
 
 
@@ -62,10 +62,14 @@ def prepare_data_cached(spec: DataSpec, cache_root: Path | None) -> PreparedData
     """:func:`~trainer.data.prepare.prepare_data`, from ``cache_root/prepared`` when prepared before.
 
     ``cache_root=None`` prepares without a cache. A hit returns the same label map, report, digests
-    and rows as a cold run (``cache_hit`` says which it was).
+    and rows as a cold run (``cache_hit`` says which it was). This is the training path: an empty
+    split is a DataError (:func:`~trainer.data.prepare.require_rows`), and nothing is cached unless
+    preparing succeeded with rows in every split.
     """
     if cache_root is None:
-        return prepare_data(spec)
+        data = prepare_data(spec)
+        require_rows(data)
+        return data
     spec.validate()
     file_digests = source_digests(spec)
     target = prepared_path(spec, cache_root, file_digests)
@@ -77,6 +81,7 @@ def prepare_data_cached(spec: DataSpec, cache_root: Path | None) -> PreparedData
         if cached is not None:
             return cached
         data = prepare_data(spec)
+        require_rows(data)
         if data.file_digests == file_digests:  # a file rewritten while it was read is not cached
             save_prepared(data, target)
     data.cache_hit = False
@@ -106,6 +111,9 @@ def save_prepared(data: PreparedData, target: Path) -> None:
         os.rename(tmp, target)
     except OSError:  # another process won the race (its copy is identical), or the disk is full: no cache
         shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # anything else (an Arrow error, Ctrl-C): no half-written folder is left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def load_prepared(target: Path, spec: DataSpec) -> PreparedData | None:

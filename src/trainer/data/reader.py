@@ -10,7 +10,8 @@ column, so a user can open the file and find the cell. What every reader guarant
   split digest, the tokenizer and tracking later, and which character was meant is not ours to guess;
 - JSONL records are split on ``\\n`` only, so JSON text may hold raw U+2028/U+2029/U+0085;
 - a UTF-8 byte-order mark at the start of a file is ignored;
-- a CSV field may be as long as the file (Python's csv module stops at 131,072 characters).
+- a CSV field may be as long as the file (Python's csv module stops at 131,072 characters);
+- CSV line numbers count LF only (``grep -n``'s lines): a lone CR inside a quoted field is text.
 """
 
 from __future__ import annotations
@@ -130,12 +131,23 @@ def _check_text(value: Any, path: Path, row: int, column: str, line: int | None)
 
 def _read_csv(path: Path, encoding: str, delimiter: str) -> RawTable:
     text = _decode(path, encoding)
+    check_text = _SURROGATE.search(text) is not None
     with _csv_field_limit(len(text) + 1):
-        return _parse_csv(text, path, delimiter, check_text=_SURROGATE.search(text) is not None)
+        try:
+            return _parse_csv(text, path, delimiter, check_text, newline="\n")
+        except csv.Error:
+            pass  # a lone CR outside quotes: it ends a record (old Mac files), so split there too
+        try:
+            return _parse_csv(text, path, delimiter, check_text, newline="")
+        except csv.Error as err:
+            raise DataError(f"not readable as CSV ({err})", file=path) from None
 
 
-def _parse_csv(text: str, path: Path, delimiter: str, check_text: bool) -> RawTable:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _parse_csv(text: str, path: Path, delimiter: str, check_text: bool, newline: str) -> RawTable:
+    """Rows of ``text``. ``newline="\n"``: records and line numbers split at LF only, as ``grep -n`` counts,
+    so a lone CR inside a quoted field is part of the field, not a line (``""`` also splits at CR).
+    """
+    reader = csv.reader(io.StringIO(text, newline=newline), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:

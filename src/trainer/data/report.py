@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from trainer.data.splits import matching_rule
 
 if TYPE_CHECKING:
     from trainer.data.labels import LabelMap
     from trainer.data.spec import DataSpec
-    from trainer.data.splits import SplitRows
+    from trainer.data.splits import Overlaps, SplitRows
 
 
 @dataclass
@@ -24,6 +26,12 @@ class DataReport:
     language_counts: dict[str, dict[str, int]]
     dropped: dict[str, dict[str, int]]
     policies: dict[str, str]
+    # Copies found per split and kind (duplicate / leakage), dropped or kept by the policies.
+    copies: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Copies whose label differs from the kept copy's: {"count": {split: {kind: n}}, "examples": [...]}.
+    label_conflicts: dict[str, Any] = field(default_factory=dict)
+    # How copies are matched (normalised text, casefold, whitespace) and which copy is kept.
+    matching_rule: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,11 +68,42 @@ class DataReport:
             )
         if not reasons:
             lines.append("  dropped rows: none")
+        for kind in sorted({k for s in splits for k in self.copies.get(s, {})}):
+            lines.append(
+                f"  {'found ' + kind:<{width}} " + " ".join(f"{self.copies[s].get(kind, 0):>10}" for s in splits)
+            )
+        conflicts = self.label_conflicts.get("count", {})
+        total = sum(n for kinds in conflicts.values() for n in kinds.values())
+        if total:
+            lines.append(f"  {total} copies have another label than the kept copy, e.g.:")
+            lines += [
+                f"    {e['split']} {e['where']}: {e['label']!r} (kept in {e['kept_split']}: {e['kept_label']!r})"
+                for e in self.label_conflicts.get("examples", [])
+            ]
+        policies = ", ".join(f"{k}={v}" for k, v in self.policies.items())
+        lines.append(f"  policies: {policies}")
         return "\n".join(lines)
 
 
+def policies(spec: DataSpec) -> dict[str, str]:
+    """The row policies in effect (the strategy's defaults filled in)."""
+    out = {
+        "duplicate": spec.duplicate_policy("train"),
+        "leakage": spec.leakage_policy(),
+        "empty_text": spec.on_empty_text,
+        "empty_label": spec.on_empty_label,
+    }
+    if spec.duplicate_policy("test") != out["duplicate"]:
+        out["duplicate_in_test"] = spec.duplicate_policy("test")
+    return out
+
+
 def build_report(
-    spec: DataSpec, label_map: LabelMap, splits: dict[str, SplitRows], dropped: dict[str, dict[str, int]]
+    spec: DataSpec,
+    label_map: LabelMap,
+    splits: dict[str, SplitRows],
+    dropped: dict[str, dict[str, int]],
+    overlaps: Overlaps | None = None,
 ) -> DataReport:
     label_counts: dict[str, dict[str, int]] = {}
     language_counts: dict[str, dict[str, int]] = {}
@@ -84,5 +123,8 @@ def build_report(
         label_counts=label_counts,
         language_counts=language_counts,
         dropped={s: dict(sorted(d.items())) for s, d in dropped.items()},
-        policies={"duplicate": spec.on_duplicate, "leakage": spec.on_leakage, "empty_text": spec.on_empty_text},
+        policies=policies(spec),
+        copies={s: dict(sorted(overlaps.found[s].items())) for s in splits} if overlaps else {},
+        label_conflicts={"count": overlaps.conflicts, "examples": overlaps.examples} if overlaps else {},
+        matching_rule=matching_rule(spec),
     )

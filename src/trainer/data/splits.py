@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
@@ -18,7 +18,7 @@ from typing import Any, overload
 import pyarrow as pa
 
 from trainer.data.reader import DataError
-from trainer.data.spec import SPLITS, DataSpec
+from trainer.data.spec import DataSpec
 
 COLUMNS = ("ids", "texts", "langs", "raw_labels", "labels", "source_index", "rows", "lines")
 
@@ -185,50 +185,139 @@ def _pick(values: list[Any] | None, indices: Sequence[int]) -> list[Any] | None:
 
 
 # -- duplicates and leakage -----------------------------------------------------------------------
+# Label conflicts shown in the data report (the count covers them all).
+_EXAMPLES = 5
+
+
 def _dedupe_key(text: str) -> bytes:
     # A 128-bit digest instead of the text: a million keys take ~100 MB less; a collision is 2^-64 unlikely.
     return hashlib.blake2b(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def dedupe(splits: dict[str, SplitRows], spec: DataSpec) -> dict[str, dict[str, int]]:
-    """Apply ``data.on_duplicate`` (within a split) and ``data.on_leakage`` (across splits); dropped counts."""
-    dropped: dict[str, dict[str, int]] = {s: {} for s in splits}
-    seen_before: dict[bytes, str] = {}
-    for split in SPLITS:
+def matching_rule(spec: DataSpec) -> str:
+    """When two rows are copies of one text, in words (the data report's ``matching_rule``)."""
+    cfg = spec.normalizer
+    steps = [
+        name
+        for name, on in (
+            ("escape repair", cfg.repair_escapes),
+            ("Unicode NFC", cfg.unicode_nfc),
+            ("zero-width characters removed", cfg.strip_zero_width),
+            (f"links masked as {cfg.url_token}", cfg.mask_urls),
+            (f"@handles masked as {cfg.user_token}", cfg.mask_users),
+            (f"runs of {cfg.user_placeholder} collapsed", cfg.collapse_user_runs),
+            ("lowercased", cfg.lowercase),
+        )
+        if on
+    ]
+    order = " > ".join(spec.dedupe_order())
+    return (
+        f"texts are equal after data.normalizer ({', '.join(steps) or 'no steps'}), then casefolded with every "
+        f"whitespace run as one space; the first copy is kept in the order {order} (within a split: file "
+        f"order), later copies are duplicates (same split) or leakage (another split)"
+    )
+
+
+def _label_text(raw: Any) -> str:
+    return "|".join(raw) if isinstance(raw, tuple) else str(raw)
+
+
+def _same_label(a: Any, b: Any) -> bool:
+    return set(a) == set(b) if isinstance(a, tuple) and isinstance(b, tuple) else bool(a == b)
+
+
+@dataclass
+class Overlaps:
+    """What :func:`dedupe` found per split and kind (``duplicate``/``leakage``): copies, drops, label conflicts."""
+
+    found: dict[str, dict[str, int]]
+    dropped: dict[str, dict[str, int]]
+    conflicts: dict[str, dict[str, int]]
+    examples: list[dict[str, Any]]
+
+    def note(self, split: str, kind: str, rows: SplitRows, i: int, kept: tuple[str, Any]) -> None:
+        self.found[split][kind] = self.found[split].get(kind, 0) + 1
+        if _same_label(rows.raw_labels[i], kept[1]):
+            return
+        self.conflicts[split][kind] = self.conflicts[split].get(kind, 0) + 1
+        if len(self.examples) < _EXAMPLES:
+            where = rows.where(i)
+            self.examples.append(
+                {
+                    "split": split,
+                    "kind": kind,
+                    "id": rows.ids[i],
+                    "where": f"{where['file']} row {where['row']} (line {where['line']})",
+                    "label": _label_text(rows.raw_labels[i]),
+                    "kept_split": kept[0],
+                    "kept_label": _label_text(kept[1]),
+                }
+            )
+
+
+def dedupe(splits: dict[str, SplitRows], spec: DataSpec) -> Overlaps:
+    """Apply ``data.on_duplicate`` (within a split) and ``data.on_leakage`` (across splits).
+
+    Splits are visited in :meth:`DataSpec.dedupe_order`; the first copy of a text is kept and every
+    later one is counted (``found``), dropped or an error by the policy, and counted as a conflict
+    when its label differs from the kept copy's.
+    """
+    out = Overlaps({s: {} for s in splits}, {s: {} for s in splits}, {s: {} for s in splits}, [])
+    # Text key -> (split, raw label) of its kept copy; the pairs are shared (a handful), not one per row.
+    kept_copy: dict[bytes, tuple[str, Any]] = {}
+    leakage = spec.leakage_policy()
+    for split in spec.dedupe_order():
         rows = splits[split]
-        kept, seen = [], set()
+        pairs: dict[Any, tuple[str, Any]] = {}
+        policies = {"duplicate": spec.duplicate_policy(split), "leakage": leakage}
+        kept = []
         for i, text in enumerate(rows.texts):
             key = _dedupe_key(text)
-            if key in seen:
-                if spec.on_duplicate == "fail":
-                    raise DataError(
-                        f"duplicate text within split {split} (data.on_duplicate=fail)",
-                        column=spec.text_column,
-                        **rows.where(i),
-                    )
-                if spec.on_duplicate == "drop":
-                    dropped[split]["duplicate"] = dropped[split].get("duplicate", 0) + 1
-                    continue
-            elif key in seen_before:
-                if spec.on_leakage == "fail":
-                    raise DataError(
-                        f"text also in split {seen_before[key]} (data.on_leakage=fail)",
-                        column=spec.text_column,
-                        **rows.where(i),
-                    )
-                if spec.on_leakage == "drop":
-                    dropped[split]["leakage"] = dropped[split].get("leakage", 0) + 1
-                    continue
-            seen.add(key)
+            first = kept_copy.get(key)
+            if first is None:
+                raw = rows.raw_labels[i]
+                kept_copy[key] = pairs.get(raw) or pairs.setdefault(raw, (split, raw))
+                kept.append(i)
+                continue
+            kind = "duplicate" if first[0] == split else "leakage"
+            out.note(split, kind, rows, i, first)
+            if policies[kind] == "fail":
+                what = (
+                    f"duplicate text within split {split}" if kind == "duplicate" else f"text also in split {first[0]}"
+                )
+                raise DataError(f"{what} (data.on_{kind}=fail)", column=spec.text_column, **rows.where(i))
+            if policies[kind] == "drop":
+                out.dropped[split][kind] = out.dropped[split].get(kind, 0) + 1
+                continue
             kept.append(i)
-        for key in seen:
-            seen_before.setdefault(key, split)
         if len(kept) != len(rows):
             splits[split] = rows.take(kept)
-    return dropped
+    return out
 
 
 # -- splitting ---------------------------------------------------------------------------------------
+def _stratum(raw_label: Any, lang: str) -> str:
+    label = "|".join(sorted(raw_label)) if isinstance(raw_label, tuple) else raw_label
+    return f"{lang}\t{label}"
+
+
+def carve_keys(rows: SplitRows) -> list[str]:
+    """Strata for validation_from_train: language and label; a multi-label row by its rarest label."""
+    if not rows.raw_labels or not isinstance(rows.raw_labels[0], tuple):
+        return [_stratum(raw, lang) for raw, lang in zip(rows.raw_labels, rows.langs, strict=True)]
+    counts: Counter[str] = Counter()
+    for raw, n in Counter(rows.raw_labels).items():
+        for name in raw:
+            counts[name] += n
+    rarest = {raw: min(raw, key=lambda name: (counts[name], name)) if raw else "" for raw in set(rows.raw_labels)}
+    return [f"{lang}\t{rarest[raw]}" for raw, lang in zip(rows.raw_labels, rows.langs, strict=True)]
+
+
+def stratum_keys(rows: SplitRows) -> list[str]:
+    """Strata for ratio and k-fold splits: language and label (multi-label: the label set)."""
+    return [_stratum(raw, lang) for raw, lang in zip(rows.raw_labels, rows.langs, strict=True)]
+
+
 def _strata(keys: Sequence[str]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for index, key in enumerate(keys):
@@ -254,6 +343,31 @@ def ratio_split(keys: Sequence[str], ratios: Sequence[float], seed: int) -> dict
         out["validation"].extend(shuffled[n_test : n_test + n_val])
         out["train"].extend(shuffled[n_test + n_val :])
     return {k: sorted(v) for k, v in out.items()}
+
+
+def holdout_split(keys: Sequence[str], share: float, seed: int) -> dict[str, list[int]]:
+    """``share`` of the rows (rounded) as validation, the rest train; stratified by ``keys``.
+
+    Each stratum gives ``floor(n * share)`` rows; the rows still missing from the rounded total come
+    from the strata with the largest remainders. A stratum always keeps a row in train.
+    """
+    plans = []
+    for stratum, indices in _strata(keys).items():
+        rng = random.Random(f"{seed}:validation_from_train:{stratum}")
+        shuffled = list(indices)
+        rng.shuffle(shuffled)
+        exact = len(shuffled) * share
+        plans.append([exact - int(exact), stratum, int(exact), shuffled])
+    missing = round(len(keys) * share) - sum(p[2] for p in plans)
+    for plan in sorted(plans, key=lambda p: (-p[0], p[1])):
+        if missing <= 0:
+            break
+        if plan[2] + 1 < len(plan[3]):
+            plan[2] += 1
+            missing -= 1
+    validation = sorted(i for _, _, n, shuffled in plans for i in shuffled[:n])
+    chosen = set(validation)
+    return {"train": [i for i in range(len(keys)) if i not in chosen], "validation": validation}
 
 
 def kfold_split(keys: Sequence[str], folds: int, fold: int, seed: int) -> dict[str, list[int]]:

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
 from trainer.data.prepare import PreparedData
+from trainer.data.reader import DataError
 from trainer.data.spec import SPLITS
 from trainer.data.splits import SplitRows
 
@@ -83,9 +84,7 @@ def _tokenize_fresh(
             remove_columns=["text"],
             desc=f"tokenise {split}",
             load_from_cache_file=False,
-            # An empty split has nothing to write (datasets cannot read back a 0-row cache file).
-            keep_in_memory=len(ds) == 0,
-            cache_file_name=None if len(ds) == 0 else str(scratch / f"{split}.arrow"),
+            cache_file_name=str(scratch / f"{split}.arrow"),
         )
     return datasets.DatasetDict(out)
 
@@ -114,6 +113,9 @@ def tokenize_cached(
     data: PreparedData, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_root: Path
 ) -> TokenizedData:
     """Return tokenised splits, from ``cache_root/tokenized/<key>`` when already computed."""
+    empty = [s for s in SPLITS if not len(data.splits[s])]
+    if empty:  # datasets writes a 0-row split it cannot read back: refuse before anything is written
+        raise DataError(f"split(s) {empty} of data {data.spec.name} have no rows: nothing to tokenise")
     target = cache_path(data, tokenizer, max_length, cache_root)
     if (target / _DONE).exists():
         return TokenizedData(datasets.load_from_disk(str(target)), data.languages, target, cache_hit=True)
@@ -129,11 +131,17 @@ def _save_atomically(fresh: datasets.DatasetDict, target: Path, data_digest: str
     target.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target and rename: concurrent ranks or jobs never see a half-written cache.
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    fresh.save_to_disk(str(tmp / "data"))
-    for item in (tmp / "data").iterdir():
-        shutil.move(str(item), tmp / item.name)
-    (tmp / "data").rmdir()
-    (tmp / _DONE).write_text(json.dumps({"key": target.name, "data_digest": data_digest}) + "\n")
+    try:
+        fresh.save_to_disk(str(tmp / "data"))
+        for item in (tmp / "data").iterdir():
+            shutil.move(str(item), tmp / item.name)
+        (tmp / "data").rmdir()
+        # Marked done only once it reads back: a folder datasets wrote but cannot load is no cache entry.
+        datasets.load_from_disk(str(tmp))
+        (tmp / _DONE).write_text(json.dumps({"key": target.name, "data_digest": data_digest}) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         os.rename(tmp, target)
     except OSError:  # another process won the race: its copy is identical

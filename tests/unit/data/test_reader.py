@@ -107,3 +107,39 @@ def test_header_only_file_fails_in_prepare_naming_the_file(tmp_path: Path) -> No
         files[split] = str(write_csv(tmp_path / f"{split}.csv", header, [] if split == "test" else rows))
     with pytest.raises(DataError, match=r"test\.csv.*no rows"):
         prepare_data(data_spec_from_dict(data_config("t", files)))
+
+
+def _cr_csv(path: Path) -> Path:
+    """Quoted fields holding lone CRs (a spreadsheet's line breaks), then a ragged row on grep's line 9."""
+    rows = ['1,"first\rsecond",a', "2,plain,b", '3,"x\ry\rz",a', '4,"crlf inside\r\nfield",b', "5,last,a"]
+    path.write_bytes(("id,text,label\n" + "\n".join(rows) + "\n6,too,many,fields\n").encode())
+    return path
+
+
+def test_lone_crs_in_quoted_fields_are_text_not_lines(tmp_path: Path) -> None:
+    """Line numbers are grep -n's (LF only): before, each lone CR counted as a line (row 9086 -> line 10491)."""
+    path = _cr_csv(tmp_path / "cr.csv")
+    grep_line = path.read_bytes().split(b"\n").index(b"6,too,many,fields") + 1
+    with pytest.raises(DataError) as info:
+        read_table(path, "csv")
+    assert (info.value.row, info.value.line, grep_line) == (6, 8, 8)
+    path.write_bytes(path.read_bytes().replace(b"6,too,many,fields\n", b""))
+    table = read_table(path, "csv")
+    assert table.rows[0]["text"] == "first\rsecond" and table.rows[2]["text"] == "x\ry\rz"
+    assert table.lines == [2, 3, 4, 5, 7]
+
+
+def test_streamed_csv_counts_lines_like_the_reader(tmp_path: Path) -> None:
+    from trainer.data.formats import read_columns
+
+    path = _cr_csv(tmp_path / "cr.csv")
+    path.write_bytes(path.read_bytes().replace(b"6,too,many,fields\n", b""))
+    columns = read_columns(path, "csv", "utf-8", ",", None, ["id", "text"])
+    assert columns.lines == [2, 3, 4, 5, 7] and columns.values["text"][2] == "x\ry\rz"
+
+
+def test_a_csv_with_cr_line_ends_is_still_read(tmp_path: Path) -> None:
+    """Old Mac files end records with a lone CR outside quotes: read as before."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"id,text\r1,a\r2,b\r")
+    assert [r["text"] for r in read_table(path, "csv").rows] == ["a", "b"]
