@@ -224,7 +224,7 @@ def _examples(
             continue
         raw_label = _raw_label(cols, i, spec, where)
         if raw_label is None:
-            empty.add(split_key, where)
+            empty.add("train" if split_key == "all" else split_key, where)  # rows of files.all: before splitting
             continue
         lang = default_lang
         if spec.language_column:
@@ -285,7 +285,7 @@ def _read_split(spec: DataSpec, key: str, split: str | None, empty: _EmptyLabels
         cols = read_source(path, spec, split, _needed_columns(spec))
         # Row ids of several files get the file's name, so they stay unique and traceable.
         prefix = f"{path.stem}:" if len(sources) > 1 else ""
-        parts.append(_examples(cols, spec, key if key != "all" else "train", source, empty, prefix))
+        parts.append(_examples(cols, spec, key, source, empty, prefix))
         del cols  # the raw cells of one file at a time
     rows = SplitRows.concat(parts)
     rows.dropped_empty = sum(p.dropped_empty for p in parts)

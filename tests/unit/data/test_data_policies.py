@@ -193,7 +193,10 @@ def test_splits_made_here_still_drop_the_later_copy(tmp_path: Path) -> None:
     rows = _rows("all", 60)
     rows[59][1] = rows[0][1]
     files = {"all": str(write_csv(tmp_path / "all.csv", HEADER, rows))}
-    data = prepare_data(_spec(tmp_path, files, split={"strategy": "ratio", "ratios": [0.5, 0.25, 0.25]}))
+    data = prepare_data(
+        _spec(tmp_path, files, id_column=None, split={"strategy": "ratio", "ratios": [0.5, 0.25, 0.25]})
+    )
     assert data.report.policies["duplicate"] == "drop" and data.report.policies["leakage"] == "drop"
+    assert all(i.startswith("all-") for rows in data.splits.values() for i in rows.ids)  # ids as before
     assert sum(n for d in data.report.dropped.values() for n in d.values()) == 1
     assert "train > validation > test" in data.report.matching_rule
