@@ -1,7 +1,8 @@
 """Fine-tune a multilingual encoder: ``python -m trainer.train experiment=... model=... data=...``.
 
-Reads top to bottom: settings → seed → data → tracking → model → data module → module → trainer → fit →
-score the best checkpoint → save the run folder → track. ``main`` only wires Hydra to :func:`run_train`,
+Reads top to bottom: settings → seed → data → (``dry_run=true`` stops here) → tracking → model → data module →
+module → trainer → fit → score the best checkpoint → save the run folder → track; each step after fit logs one
+line with its duration (:func:`trainer.training.progress.phase`). ``main`` only wires Hydra to :func:`run_train`,
 which tests call directly; every step lives in the stage package it names (``trainer.data``,
 ``trainer.models``, ``trainer.training``, ``trainer.tracking``).
 """
@@ -24,15 +25,22 @@ from trainer.data.prepared_cache import prepare_data_cached
 from trainer.models.sources import load_classifier
 from trainer.runs.folder import RunFolder
 from trainer.runs.provenance import git_state
-from trainer.tracking import Tracker, make_tracker
+from trainer.scoring.metrics import check_main_metric
+from trainer.tracking import NullTracker, Tracker, make_tracker
 from trainer.training.final_scores import score_best
 from trainer.training.fit import build_callbacks, build_module, build_trainer, load_best, loss_weights
 from trainer.training.outputs import run_metrics, save_model, save_run_folder, save_run_info
+from trainer.training.progress import console_trainer_args, phase, quiet_console, quiet_model_load
 from trainer.training.ranks import hydra_overrides_for_rank, is_global_zero
 from trainer.training.replicas import ReplicaDigest
 from trainer.training.resume import hydra_overrides_for_resume, last_checkpoint, resume_folder
 from trainer.training.settings import TrainSettings
 from trainer.training.summary import print_summary
+
+_DRY_RUN_DONE = (
+    "dry run (dry_run=true): the data is prepared and reported above; stopping before model {model!r} is "
+    "loaded (no MLflow run, no checkpoints). Drop dry_run=true to train."
+)
 
 
 @dataclass
@@ -43,21 +51,27 @@ class TrainResult:
 
 
 def run_train(cfg: DictConfig, run_dir: Path) -> TrainResult | None:
-    """Train, evaluate and write a self-describing run folder. Returns None on non-zero ranks."""
+    """Train, evaluate and write a self-describing run folder. Returns None on non-zero ranks and on a dry run."""
     started = datetime.now(UTC)
+    quiet_console()
     check_config_targets(cfg)  # before anything is instantiated: configs travel between teams
     settings = TrainSettings.from_config(cfg)
     resumed = resume_folder(settings.resume, settings.runs_root, settings.run_suffix)
-    folder = RunFolder(resumed or run_dir).create()
     ckpt_path = str(last_checkpoint(resumed)) if resumed else settings.ckpt_path
     pl.seed_everything(settings.seed, workers=True)
     rank_zero = is_global_zero()
 
     # Data: every input problem fails here, before a model exists.
     data = prepare_data_cached(settings.data, settings.cache_dir)
+    check_main_metric(settings.module.main_metric, data.label_map.task)
     if rank_zero:
         print(data.report.format(), flush=True)
+    if settings.dry_run:
+        if rank_zero:
+            print(_DRY_RUN_DONE.format(model=settings.model.name), flush=True)
+        return None
 
+    folder = RunFolder(resumed or run_dir).create()
     tracker = make_tracker(settings.tracking, rank_zero)
     tracker.start(config=settings.config, run_dir=folder.path, resume_ckpt=ckpt_path, tags=_tags(settings, data))
     try:
@@ -73,7 +87,8 @@ def _fit_and_save(
     settings: TrainSettings, folder: RunFolder, started: datetime, data: Any, tracker: Tracker, ckpt_path: str | None
 ) -> TrainResult | None:
     tracker.log_data(data)
-    loaded = load_classifier(settings.model, data.label_map, settings.cache_dir)
+    with quiet_model_load():
+        loaded = load_classifier(settings.model, data.label_map, settings.cache_dir)
     dm = TextDataModule(
         data, loaded.tokenizer, settings.model.max_length, settings.cache_dir, settings.loader, settings.seed
     )
@@ -83,19 +98,25 @@ def _fit_and_save(
     best, callbacks = build_callbacks(
         folder.path, settings.seed, main, settings.callbacks, [*tracker.callbacks(), ReplicaDigest()]
     )
-    trainer = build_trainer(settings.trainer, folder.path, callbacks, tracker.lightning_logger(), plugins=[])
+    trainer_args = console_trainer_args(settings.trainer, sys.stdout)  # no bar when stdout is redirected
+    trainer = build_trainer(trainer_args, folder.path, callbacks, tracker.lightning_logger(), plugins=[])
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return None
 
     # Test: the best checkpoint, thresholds tuned on validation, one metric code path.
-    load_best(module, trainer, best)
-    scores = score_best(module, dm, data, settings.calibration, main)
-    metrics = run_metrics(scores, best, weights, module, main)
-    save_run_folder(folder, settings, data, dm, scores, metrics)
-    save_model(folder, module, loaded.tokenizer)
-    save_run_info(folder, settings, started, loaded.source, dm, trainer, metrics["test"]["overall"][main])
-    tracker.log_final(run_dir=folder.path, metrics=metrics, final=_final(settings, data, dm, scores, folder))
+    with phase("loading the best checkpoint"):
+        load_best(module, trainer, best)
+    with phase("scoring validation and test (temperature, thresholds, majority baseline)"):
+        scores = score_best(module, dm, data, settings.calibration, main)
+        metrics = run_metrics(scores, best, weights, module, main)
+    with phase("writing the run folder (metrics, predictions, model)"):
+        save_run_folder(folder, settings, data, dm, scores, metrics)
+        save_model(folder, module, loaded.tokenizer)
+        save_run_info(folder, settings, started, loaded.source, dm, trainer, metrics["test"]["overall"][main])
+    if not isinstance(tracker, NullTracker):  # tracking=none: nothing to log, and no line saying so
+        with phase(f"logging to {settings.tracking.get('backend')} (metrics, figures, files, model)"):
+            tracker.log_final(run_dir=folder.path, metrics=metrics, final=_final(settings, data, dm, scores, folder))
     print_summary(folder.path, metrics, main)
     return TrainResult(folder.path, metrics, bool(dm.cache_hit))
 

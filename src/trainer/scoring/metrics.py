@@ -10,7 +10,7 @@ Metric names follow one scheme, used in metrics.json and in MLflow:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torchmetrics.functional.classification as tmf
@@ -86,7 +86,7 @@ def tune_thresholds(
             if not both_classes:
                 score = tmf.binary_f1_score(pred, truth).item()
             elif objective in ("macro_f1", "f1_weighted"):
-                average = "macro" if objective == "macro_f1" else "weighted"
+                average: Literal["macro", "weighted"] = "macro" if objective == "macro_f1" else "weighted"
                 score = tmf.multiclass_f1_score(pred, truth, num_classes=2, average=average).item()
             else:  # micro-F1 of a single-label task is accuracy
                 score = torch.eq(pred, truth).float().mean().item()

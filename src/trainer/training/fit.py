@@ -17,6 +17,7 @@ from trainer.runs.folder import CHECKPOINTS
 from trainer.training.checkpoints import AtomicCheckpointIO, load_checkpoint
 from trainer.training.loss_weights import resolve_loss_weights
 from trainer.training.module import ClassifierModule
+from trainer.training.progress import ProgressLog
 from trainer.training.resume import EpochSeed
 from trainer.training.settings import CallbackSettings, ModuleSettings
 
@@ -82,6 +83,8 @@ def build_callbacks(
             callbacks.append(_last_checkpoint(run_dir, settings.checkpoint_every_n_steps))
     if settings.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=settings.early_stopping_patience))
+    if settings.log_every_n_steps:  # lines only while no progress bar shows (stdout redirected)
+        callbacks.append(ProgressLog(settings.log_every_n_steps))
     return best, callbacks
 
 

@@ -42,6 +42,8 @@ class CallbackSettings:
     early_stopping_patience: int = 3
     save_last: bool = True
     checkpoint_every_n_steps: int | None = None
+    # A progress line every n optimiser steps when no progress bar shows (stdout not a TTY); 0: none.
+    log_every_n_steps: int = 50
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class TrainSettings:
     ckpt_path: str | None = None
     resume: str | None = None
     output_dir: Path = Path("outputs")
+    dry_run: bool = False
     config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +92,7 @@ class TrainSettings:
             ckpt_path=c.get("ckpt_path"),
             resume=c.get("resume"),
             output_dir=Path(c["paths"]["output_dir"]),
+            dry_run=_flag(c.get("dry_run", False), "dry_run"),
             config=redact(c, cfg) if isinstance(cfg, DictConfig) else redact(c),
         )
 
@@ -101,3 +105,10 @@ class TrainSettings:
     def run_suffix(self) -> str:
         """The end of a run folder's name for this model and data (``<time>_<model>_<data>``)."""
         return f"_{self.model.name}_{self.data.name}"
+
+
+def _flag(value: Any, key: str) -> bool:
+    """A boolean config value; ``dry_run=yes`` or ``dry_run=1`` would otherwise pass as truthy strings."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}={value!r}: expected true or false")
+    return value
