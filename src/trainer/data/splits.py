@@ -351,21 +351,24 @@ def holdout_split(keys: Sequence[str], share: float, seed: int) -> dict[str, lis
     Each stratum gives ``floor(n * share)`` rows; the rows still missing from the rounded total come
     from the strata with the largest remainders. A stratum always keeps a row in train.
     """
-    plans = []
+    shuffled: dict[str, list[int]] = {}
+    taken: dict[str, int] = {}
+    remainders: list[tuple[float, str]] = []
     for stratum, indices in _strata(keys).items():
         rng = random.Random(f"{seed}:validation_from_train:{stratum}")
-        shuffled = list(indices)
-        rng.shuffle(shuffled)
-        exact = len(shuffled) * share
-        plans.append([exact - int(exact), stratum, int(exact), shuffled])
-    missing = round(len(keys) * share) - sum(p[2] for p in plans)
-    for plan in sorted(plans, key=lambda p: (-p[0], p[1])):
+        shuffled[stratum] = list(indices)
+        rng.shuffle(shuffled[stratum])
+        exact = len(indices) * share
+        taken[stratum] = int(exact)
+        remainders.append((exact - int(exact), stratum))
+    missing = round(len(keys) * share) - sum(taken.values())
+    for _, stratum in sorted(remainders, key=lambda r: (-r[0], r[1])):
         if missing <= 0:
             break
-        if plan[2] + 1 < len(plan[3]):
-            plan[2] += 1
+        if taken[stratum] + 1 < len(shuffled[stratum]):
+            taken[stratum] += 1
             missing -= 1
-    validation = sorted(i for _, _, n, shuffled in plans for i in shuffled[:n])
+    validation = sorted(i for stratum, rows in shuffled.items() for i in rows[: taken[stratum]])
     chosen = set(validation)
     return {"train": [i for i in range(len(keys)) if i not in chosen], "validation": validation}
 
