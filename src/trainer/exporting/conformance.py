@@ -66,7 +66,8 @@ def covered_rules(raw: str, cfg: NormalizerConfig) -> list[str]:
     """The switches of ``cfg`` that change this text: turned off one at a time, the output differs."""
     out = normalize_text(raw, cfg)
     switches = [f.name for f in fields(cfg) if isinstance(getattr(cfg, f.name), bool) and getattr(cfg, f.name)]
-    return [name for name in switches if normalize_text(raw, replace(cfg, **{name: False})) != out]
+    off: dict[str, Any] = {name: False for name in switches}
+    return [name for name in switches if normalize_text(raw, replace(cfg, **{name: off[name]})) != out]
 
 
 def graph_outputs(predictor: BundlePredictor, ids: list[int]) -> dict[str, Any]:
@@ -121,9 +122,8 @@ def write_conformance(
     }
     first = next(iter(predictors.values()))
     cfg, max_length = first.normalizer, first.max_length
-    texts = [(name, None, raw) for name, raw in rule_texts(cfg)] + [
-        ("longer_than_max_length", None, long_text(max_length))
-    ]
+    texts: list[tuple[str, str | None, str]] = [(name, None, raw) for name, raw in rule_texts(cfg)]
+    texts.append(("longer_than_max_length", None, long_text(max_length)))
     texts += language_texts(test_texts, test_langs, per_language)
     vectors = [_vector(name, lang, raw, predictors) for name, lang, raw in texts]
     check_coverage(vectors, cfg, max_length)
