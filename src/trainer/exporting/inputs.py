@@ -45,9 +45,14 @@ class GateData:
     data: PreparedData
     spec: DataSpec
     train_spec: DataSpec  # always the run's: static calibration draws from its training rows
-    eval_split: str
+    eval_splits: tuple[str, ...]  # the accuracy gate scores these splits' rows together
     parity_split: str
     from_file: bool
+
+    @property
+    def eval_split(self) -> str:
+        """The accuracy gate's rows as ``metrics.json`` names them: ``validation+test``."""
+        return "+".join(self.eval_splits)
 
 
 @dataclass(frozen=True)
@@ -92,10 +97,19 @@ def gate_data(config: dict[str, Any], gates: GateSettings) -> GateData:
         data=prepare_data(spec),
         spec=spec,
         train_spec=train_spec,
-        eval_split="validation" if gates.eval_file else gates.split,
+        eval_splits=("validation",) if gates.eval_file else _held_out(gates.splits),
         parity_split="test" if gates.eval_file else gates.parity_split,
         from_file=bool(gates.eval_file),
     )
+
+
+def _held_out(splits: tuple[str, ...]) -> tuple[str, ...]:
+    """``gates.splits``, checked: held-out splits only (the model has seen its training rows)."""
+    held_out = tuple(s for s in SPLITS if s != "train")
+    unknown = [s for s in splits if s not in held_out]
+    if unknown:
+        raise ValueError(f"gates.splits={list(splits)}: {unknown} are not held-out splits {list(held_out)}")
+    return splits
 
 
 def load_model(src: ResolvedSource, exporter: str, label_map: LabelMap) -> tuple[Any, Any]:
@@ -118,7 +132,8 @@ def load_model(src: ResolvedSource, exporter: str, label_map: LabelMap) -> tuple
 
 
 def gate_rows(gate: GateData, label_map: LabelMap) -> GateRows:
-    rows = gate.data.splits[gate.eval_split]
+    """Every row of the gate's splits, in split order (validation, then test)."""
+    rows = [e for split in gate.eval_splits for e in gate.data.splits[split]]
     column = gate.spec.label_column or ",".join(gate.spec.label_columns)
     # An eval file may hold fewer classes than training, never others.
     targets = encode_targets(rows, label_map, column=column, hint=" the model was trained with")
