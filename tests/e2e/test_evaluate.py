@@ -125,7 +125,7 @@ def test_unknown_label_names_file_row_and_the_mapping_key(trained: Path, tmp_pat
     with pytest.raises(
         DataError,
         match=r"demo_relabelled/test\.csv, row 3 \(line 4\), column 'category'.*"
-        r"'sarcasm'.*label_mapping\.sarcasm=",
+        r"'sarcasm'.*\+label_mapping\.sarcasm=",
     ):
         run_evaluate(str(trained), data_spec_from_dict(cfg["data"]), settings_from_config(cfg), tmp_path / "o1")
     assert not (tmp_path / "o1").exists()

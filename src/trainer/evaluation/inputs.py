@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from trainer.data import ConfigError, DataError, DataSpec, LabelMap, data_spec_from_dict
-from trainer.data.labels import encode_targets
+from trainer.data.labels import encode_targets, mapping_hint
 from trainer.data.prepare import Example, PreparedData
 from trainer.data.spec import SPLITS
 from trainer.tracking.references import ModelRef
@@ -84,11 +84,5 @@ def map_targets(rows: list[Example], label_map: LabelMap, mapping: dict[str, str
 
 
 def _mapping_hint(rows: list[Example], names: set[str], mapping: dict[str, str]) -> str:
-    """The end of the message for a gold label the model lacks: the ``label_mapping`` keys to set.
-
-    All such labels at once, so that one failed run tells the user every key to add.
-    """
-    gold = {str(v) for e in rows for v in (e.raw_label if isinstance(e.raw_label, tuple) else (e.raw_label,))}
-    unmapped = sorted(v for v in gold if mapping.get(v, v) not in names)
-    keys = ", ".join(f"label_mapping.{v}=<model label>" for v in unmapped)
-    return f" of the model; map {'it' if len(unmapped) == 1 else 'them'} with {keys}" if unmapped else ""
+    """The end of the message for a gold label the model lacks: every ``+label_mapping`` key to set at once."""
+    return mapping_hint([e.raw_label for e in rows], names, mapping)
