@@ -182,3 +182,20 @@ def test_every_rule_the_normaliser_has_on_is_exercised() -> None:
         check_coverage(vectors, cfg, 12)
     with pytest.raises(ValueError, match=r"normalizer rule\(s\) \['unicode_nfc'\]"):
         check_coverage([v for v in vectors if "unicode_nfc" not in v["covers"]], cfg, 12)
+
+
+def test_languages_use_neutral_sentences_and_real_rows_only_where_none_exist() -> None:
+    from trainer.exporting.conformance import NEUTRAL_TEXTS, language_texts
+
+    texts = ["real en post one", "real en post two", "real xx post", "real xx post two", "real xx three"]
+    langs = ["en", "en", "xx", "xx", "xx"]
+    picked = language_texts(texts, langs, per_language=2)
+    assert [(n, lang) for n, lang, _ in picked] == [
+        ("lang_en_0", "en"),
+        ("lang_en_1", "en"),
+        ("lang_xx_row0", "xx"),
+        ("lang_xx_row1", "xx"),
+    ]
+    by_name = {n: t for n, _, t in picked}
+    assert by_name["lang_en_0"] == NEUTRAL_TEXTS["en"][0] and "real en" not in " ".join(by_name.values())
+    assert by_name["lang_xx_row0"] == "real xx post"
