@@ -1,4 +1,5 @@
-"""Compare runs with evidence: ``python -m trainer.compare select.experiments=[demo] baseline=<run id>``.
+"""Compare runs with evidence: ``python -m trainer.compare select.experiments=[demo] baseline=<run id>``
+(``reference=baseline_tfidf``: against the run's own TF-IDF baseline instead).
 
 Reads top to bottom: select runs in MLflow (:mod:`trainer.tracking.run_search`) → download their
 predictions (:mod:`trainer.comparison.evidence`) → check which share the baseline's test set → per run,
@@ -41,11 +42,16 @@ def run_compare(
     stats: StatsSettings,
     out_dir: Path,
     experiment_name: str | None = "compare",
+    reference: str = "run",
 ) -> dict[str, Any]:
-    """Select, compare and report; logs the report to ``experiment_name`` unless it is None."""
+    """Select, compare and report; logs the report to ``experiment_name`` unless it is None.
+
+    ``reference=baseline_tfidf``: every run is measured against the TF-IDF baseline that the ``baseline``
+    run (null: the oldest selected) saved with its predictions, paired row by row.
+    """
     client = open_client(uri)
-    base_id, runs = select_with_baseline(client, selection, baseline)
-    evidence, skipped = collect_evidence(client, runs, base_id, split, uri)
+    base_id, runs = select_with_baseline(client, selection, baseline, min_runs=1 if reference != "run" else 2)
+    evidence, skipped, base_id = collect_evidence(client, runs, base_id, split, uri, reference)
     chosen = choose_metrics(evidence[base_id], metrics)
     compared = compare_runs(evidence, base_id, chosen, stats)
     result = {
@@ -53,6 +59,7 @@ def run_compare(
         "tracking_uri": uri,
         "split": split,
         "baseline": base_id,
+        "reference": reference,
         "metrics": chosen,
         "stats": asdict(stats),
         "selection": asdict(selection),
@@ -95,6 +102,7 @@ def main(cfg: DictConfig) -> None:
         stats=build_dataclass(StatsSettings, dict(c["stats"]), "stats"),
         out_dir=Path(c["out_dir"]) if c["out_dir"] else Path(HydraConfig.get().runtime.output_dir),
         experiment_name=c["tracking"]["experiment_name"] if c["log_report"] else None,
+        reference=str(c.get("reference") or "run"),
     )
 
 

@@ -19,12 +19,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from trainer.comparison.evidence import version_evidence
+from trainer.comparison.evidence import download_classical, version_evidence
 from trainer.comparison.promotion import (
     PromoteRules,
     conclude,
     first_champion_rules,
     judge_against_champion,
+    judge_against_classical,
     new_decision,
     summary_lines,
 )
@@ -50,13 +51,18 @@ def run_promote(
     client = open_client(uri)
     versions = find_versions(client, candidate, against)
     decision = new_decision(versions.candidate, versions.alias, split, rules)
-    if versions.champion is None:
-        decision["rules"] = first_champion_rules(versions.name, versions.alias, allow_first_champion)
-    else:
-        with tempfile.TemporaryDirectory(prefix="seaguard-promote-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="seaguard-promote-") as tmp:
+        if versions.champion is None:
+            decision["rules"] = first_champion_rules(versions.name, versions.alias, allow_first_champion)
+        else:
             candidate_ev = version_evidence(client, versions.candidate, split, Path(tmp) / "candidate", uri)
             champion_ev = version_evidence(client, versions.champion, split, Path(tmp) / "champion", uri)
-        judge_against_champion(decision, versions.champion, candidate_ev, champion_ev, rules)
+            judge_against_champion(decision, versions.champion, candidate_ev, champion_ev, rules)
+        if rules.beat_baseline_tfidf != "off":
+            if versions.champion is None:
+                candidate_ev = version_evidence(client, versions.candidate, split, Path(tmp) / "candidate", uri)
+            classical_ev = download_classical(client, candidate_ev, Path(tmp) / "classical", uri)
+            judge_against_classical(decision, candidate_ev, classical_ev, rules)
     if conclude(decision, dry_run):
         move_alias(client, versions)
     if not dry_run:

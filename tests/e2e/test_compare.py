@@ -8,6 +8,7 @@ Four runs share the tiny run's files (tests/eval_support.py) with written test p
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import os
@@ -305,3 +306,67 @@ def test_cost_columns_come_from_the_precision_table(tmp_path: Path) -> None:
         for j, p in enumerate(REDUCED):
             assert costs[p.size_column] == pytest.approx(j + 1 + (0.5 if p is served else 0.0)), p.name
             assert costs[p.latency_column] == (2.5 + i if p is served else None), p.name
+
+
+def test_reference_baseline_tfidf_pairs_a_run_with_its_own_linear_baseline(
+    shared_cache: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """``reference=baseline_tfidf``: one selected run is enough; the reference is the TF-IDF predictions its
+    training saved (predictions/baseline_tfidf_test.csv), paired row by row, with an interval per language."""
+    from mlflow.tracking import MlflowClient
+
+    from trainer.compare import Selection, StatsSettings, run_compare
+    from trainer.comparison.evidence import EvidenceError
+    from trainer.tracking.connection import local_artifact_location
+
+    require_demo_data()
+    template = shared_run(tmp_path_factory.getbasetemp(), shared_cache)
+    classical = template / "predictions" / "baseline_tfidf_test.csv"
+    assert classical.is_file()  # every training run saves it
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("runs", artifact_location=local_artifact_location(uri, "runs"))
+    ids = {}
+    for name, wrong in (("good", ()), ("thai_broken", ("th",))):
+        run = synthetic_run(template, tmp_path / name, {"*": 0.95}, seed=1, wrong_langs=wrong)
+        shutil.copy2(classical, run / "predictions" / classical.name)
+        ids[name] = log_run_folder(client, exp, run, {"mlflow.runName": name})
+    stats = StatsSettings(n_boot=500)
+
+    alone = run_compare(
+        uri, Selection(run_ids=[ids["good"]]), None, "test", [], stats, tmp_path / "alone", None, "baseline_tfidf"
+    )
+    ref = alone["baseline"]
+    assert ref == f"{ids['good']}:baseline_tfidf" and alone["reference"] == "baseline_tfidf"
+    assert alone["runs"][ref]["name"] == "baseline_tfidf of good"
+    pair = alone["comparisons"][ids["good"]]
+    assert pair["shared"] is True and pair["reason"] == "same data digest"
+    langs = {r["key"]: r for r in pair["languages"]}
+    assert set(langs) == {"ar", "en", "id", "ms", "my", "th", "tl"}
+    assert all(r["tested"] and r["low"] <= r["delta"] <= r["high"] for r in langs.values())
+    # The saved decisions are the TF-IDF model's own: its accuracy in the report is that of the file's pred column.
+    with classical.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert alone["runs"][ref]["metrics"]["accuracy"]["value"] == pytest.approx(
+        sum(r["gold"] == r["pred"] for r in rows) / len(rows), abs=1e-6
+    )
+
+    both = run_compare(
+        uri,
+        Selection(run_ids=list(ids.values())),
+        ids["good"],
+        "test",
+        [],
+        stats,
+        tmp_path / "both",
+        None,
+        "baseline_tfidf",
+    )
+    th = {r["key"]: r for r in both["comparisons"][ids["thai_broken"]]["languages"]}["th"]
+    assert th["run"] == 0.0 and th["delta"] < 0 and th["high"] < 0
+
+    (tmp_path / "old").mkdir()
+    old = synthetic_run(template, tmp_path / "old", {"*": 0.95}, seed=1)  # trained before the baseline existed
+    old_id = log_run_folder(client, exp, old, {"mlflow.runName": "old"})
+    with pytest.raises(EvidenceError, match="baseline_tfidf_test.csv"):
+        run_compare(uri, Selection(run_ids=[old_id]), None, "test", [], stats, tmp_path / "x", None, "baseline_tfidf")

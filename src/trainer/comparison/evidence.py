@@ -22,7 +22,7 @@ import torch
 from trainer.comparison.stats import Decisions
 from trainer.data.labels import LabelMap
 from trainer.data.spec import ConfigError
-from trainer.runs.folder import EVIDENCE_FILES, LABELS, THRESHOLDS, RunFolder
+from trainer.runs.folder import CLASSICAL_BASELINE, EVIDENCE_FILES, LABELS, THRESHOLDS, RunFolder
 from trainer.scoring.metrics import compute_metrics, predict_labels
 from trainer.scoring.predictions import read_predictions
 from trainer.serving.bundle import MANIFEST, graph_bytes
@@ -38,6 +38,10 @@ EXPORT_FILES = (f"{EXPORT_ARTIFACT}/{MANIFEST}", f"{EXPORT_ARTIFACT}/{SMOKE_FILE
 def _predictions_path(split: str) -> str:
     """``predictions/<split>.csv`` inside a run folder, as a relative (artifact) path."""
     return RunFolder(Path()).predictions_file(split).as_posix()
+
+
+# What a comparison measures runs against: a selected run, or the classical baseline saved with one.
+REFERENCES = ("run", CLASSICAL_BASELINE)
 
 
 class EvidenceError(ValueError):
@@ -116,9 +120,8 @@ def _costs(run: RunFolder, model_bytes: float | None) -> dict[str, float | None]
 
 
 # -- reading ------------------------------------------------------------------------------------------
-def _sorted_predictions(run: RunFolder, split: str, label_map: LabelMap, who: str) -> tuple[Any, list[int]]:
-    """The split's predictions and their row order by id (how runs are aligned row by row)."""
-    path = run.predictions_file(split)
+def _sorted_predictions(run: RunFolder, path: Path, label_map: LabelMap, who: str) -> tuple[Any, list[int]]:
+    """A predictions file and its row order by id (how runs are aligned row by row)."""
     try:
         p = read_predictions(path, label_map)
     except (KeyError, ValueError) as err:
@@ -148,7 +151,7 @@ def evidence_from_folder(
             f"(written by trainer.train and trainer.evaluate)"
         )
     label_map, thresholds = run.label_map(), run.thresholds()
-    p, order = _sorted_predictions(run, split, label_map, who)
+    p, order = _sorted_predictions(run, run.predictions_file(split), label_map, who)
     index = torch.tensor(order, dtype=torch.long)
     ids, langs = [p.ids[i] for i in order], [p.langs[i] for i in order]
     probs, targets = p.probs[index], p.targets[index]
@@ -172,6 +175,44 @@ def evidence_from_folder(
     )
 
 
+def _classical_path(split: str) -> str:
+    """``predictions/baseline_tfidf_<split>.csv`` inside a run folder, as a relative (artifact) path."""
+    return RunFolder(Path()).baseline_predictions_file(split).as_posix()
+
+
+def classical_evidence(folder: Path, run: RunEvidence) -> RunEvidence:
+    """``run``'s own TF-IDF baseline (trainer.scoring.classical) on the same split, as a run of its own:
+    decisions by argmax / 0.5 (no thresholds), the run's split digest and main metric, no costs."""
+    rf = RunFolder(Path(folder))
+    who = f"run {run.run_id}" if run.run_id else str(rf.path)
+    path = rf.baseline_predictions_file(run.split)
+    if not path.is_file():
+        raise EvidenceError(
+            f"{who}: {_classical_path(run.split)} missing (runs trained with baseline=none, or before the "
+            f"classical baseline existed, have none): no {CLASSICAL_BASELINE} reference"
+        )
+    p, order = _sorted_predictions(rf, path, run.label_map, who)
+    index = torch.tensor(order, dtype=torch.long)
+    ids, langs = [p.ids[i] for i in order], [p.langs[i] for i in order]
+    probs, targets = p.probs[index], p.targets[index]
+    return RunEvidence(
+        f"{run.run_id or rf.name}:{CLASSICAL_BASELINE}",
+        f"{CLASSICAL_BASELINE} of {run.name}",
+        run.split,
+        run.label_map,
+        None,
+        ids,
+        langs,
+        probs,
+        targets,
+        run.split_digest,
+        run.main_metric,
+        compute_metrics(probs, targets, langs, run.label_map, None, run.main_metric),
+        {},
+        {"entry_point": "trainer.scoring.classical"},
+    )
+
+
 # -- from MLflow --------------------------------------------------------------------------------------
 def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking_uri: str) -> RunEvidence:
     """Fetch the evidence files of an MLflow run into ``dest`` and read them."""
@@ -185,14 +226,35 @@ def download_evidence(client: Any, run_id: str, split: str, dest: Path, tracking
     return evidence_from_folder(dest, split, run_id, fetched.name, fetched.tags, fetched.model_bytes)
 
 
+def download_classical(client: Any, run: RunEvidence, dest: Path, tracking_uri: str) -> RunEvidence:
+    """Fetch ``run``'s TF-IDF baseline predictions (same split) into ``dest`` and read them."""
+    from trainer.tracking.run_search import download_run_files
+
+    assert run.run_id is not None  # evidence downloaded from MLflow always has its run id
+    path = _classical_path(run.split)
+    fetched = download_run_files(client, run.run_id, [path], dest, tracking_uri)
+    if path in fetched.failed:
+        raise EvidenceError(f"run {run.run_id}: cannot download {path} ({fetched.failed[path]})")
+    return classical_evidence(dest, run)
+
+
 def collect_evidence(
-    client: Any, runs: dict[str, str], base_id: str, split: str, tracking_uri: str
-) -> tuple[dict[str, RunEvidence], dict[str, dict[str, str]]]:
-    """Evidence of every run ``{run id: name}``, and the runs without any (name and reason).
+    client: Any,
+    runs: dict[str, str],
+    base_id: str,
+    split: str,
+    tracking_uri: str,
+    reference: str = "run",
+) -> tuple[dict[str, RunEvidence], dict[str, dict[str, str]], str]:
+    """Evidence of every run ``{run id: name}``, the runs without any (name and reason), and the
+    reference's id: ``base_id``, or with ``reference=baseline_tfidf`` the TF-IDF baseline saved by
+    ``base_id``'s run (then first in the evidence, and one selected run is enough).
 
     A run without predictions (a sweep's parent, a report run...) is listed, never silently dropped;
     the baseline's lack of them is an error, and so are fewer than two runs with evidence.
     """
+    if reference not in REFERENCES:
+        raise ConfigError(f"reference={reference!r} must be one of {list(REFERENCES)}")
     evidence: dict[str, RunEvidence] = {}
     skipped: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="seaguard-compare-") as tmp:
@@ -203,9 +265,12 @@ def collect_evidence(
                 if run_id == base_id:
                     raise
                 skipped[run_id] = {"name": name, "reason": str(err)}
+        if reference == CLASSICAL_BASELINE:
+            ref = download_classical(client, evidence[base_id], Path(tmp) / f"{base_id}-classical", tracking_uri)
+            evidence, base_id = {ref.run_id or "": ref, **evidence}, ref.run_id or ""
     if len(evidence) < 2:
         raise ConfigError(f"only {len(evidence)} selected run(s) hold {_predictions_path(split)}: nothing to compare")
-    return evidence, skipped
+    return evidence, skipped, base_id
 
 
 def version_evidence(client: Any, version: Any, split: str, dest: Path, tracking_uri: str) -> RunEvidence:

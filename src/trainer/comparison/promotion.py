@@ -9,7 +9,12 @@ The rules (``rules.*`` in ``configs/promote.yaml``), all of which must pass:
    significantly worse (``alpha``, ``test``, ``correction``), nor, with ``max_language_drop`` set,
    worse by more than that many points (100 x metric).
 
-A model without a champion yet passes one rule instead, ``first_champion`` (``allow_first_champion``).
+4. ``beats_baseline_tfidf`` (only with ``beat_baseline_tfidf: better | significant``): the candidate beats
+   its own run's TF-IDF baseline (:mod:`trainer.scoring.classical`, same rows) on the main metric overall
+   and on every language with at least ``min_language_rows`` rows (``significant``: each significantly,
+   paired bootstrap). It is checked for a first champion too.
+
+A model without a champion yet passes ``first_champion`` (``allow_first_champion``) instead of rules 1–3.
 The decision is a plain dict: :mod:`trainer.promote` prints it, moves the alias when it says so, and
 records it on the candidate version.
 """
@@ -23,7 +28,10 @@ from typing import Any
 from trainer.comparison.evidence import RunEvidence
 from trainer.comparison.pairwise import StatsSettings, compare_pair
 from trainer.comparison.stats import decision_metric
+from trainer.data.spec import ConfigError
 from trainer.scoring.metrics import POINTS_TOLERANCE
+
+BEAT_BASELINE = ("off", "better", "significant")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,12 @@ class PromoteRules:
     max_language_drop: float | None = None
     n_boot: int = 2000
     seed: int = 0
+    # off | better | significant: the candidate must beat its own TF-IDF baseline on every tested language.
+    beat_baseline_tfidf: str = "off"
+
+    def __post_init__(self) -> None:
+        if self.beat_baseline_tfidf not in BEAT_BASELINE:
+            raise ConfigError(f"rules.beat_baseline_tfidf={self.beat_baseline_tfidf!r} must be one of {BEAT_BASELINE}")
 
     def stats(self) -> StatsSettings:
         return StatsSettings(
@@ -107,6 +121,39 @@ def apply_rules(pair: dict[str, Any], rules: PromoteRules, metric: str) -> list[
     ]
 
 
+def _beats(row: dict[str, Any], significant: bool) -> bool:
+    return row["direction"] == "better" and (row["significant"] or not significant)
+
+
+def classical_rule(pair: dict[str, Any], rules: PromoteRules, metric: str) -> dict[str, Any]:
+    """``beats_baseline_tfidf``, from :func:`compare_pair` (the TF-IDF baseline as ``base``, the candidate as run)."""
+    significant = rules.beat_baseline_tfidf == "significant"
+    if not pair["shared"]:
+        return {"rule": "beats_baseline_tfidf", "passed": False, "detail": f"no shared test set: {pair['reason']}"}
+    main = next(r for r in pair["overall"] if r["metric"] == metric)
+    tested = [r for r in pair["languages"] if r["tested"]]
+    short = [f"{r['key']} (n={r['n']})" for r in pair["languages"] if not r["tested"]]
+    losing = [
+        f"{r['key']} (n={r['n']}): {r['run']:.3f} vs {r['baseline']:.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+        for r in tested
+        if not _beats(r, significant)
+    ]
+    if not _beats(main, significant):
+        losing.insert(
+            0, f"overall: {main['run']:.3f} vs {main['baseline']:.3f} [{main['low']:+.3f}, {main['high']:+.3f}]"
+        )
+    how = "significantly better" if significant else "better"
+    detail = (
+        f"not {how} than the TF-IDF baseline ({metric}) on " + "; ".join(losing)
+        if losing
+        else f"{how} than the TF-IDF baseline ({metric} {main['run']:.4f} vs {main['baseline']:.4f}) overall "
+        f"and on every language with >= {rules.min_language_rows} rows ({len(tested)})"
+    )
+    if short:
+        detail += f" (too few rows to test: {', '.join(short)})"
+    return {"rule": "beats_baseline_tfidf", "passed": not losing, "detail": detail}
+
+
 def first_champion_rules(name: str, alias: str, allowed: bool) -> list[dict[str, Any]]:
     """The one rule for a model that has no ``@alias`` yet."""
     detail = f"{name} has no @{alias} yet" + ("" if allowed else " and allow_first_champion=false")
@@ -141,6 +188,16 @@ def judge_against_champion(
     pair = compare_pair(champion_ev, candidate_ev, [metric], rules.stats())
     decision["rules"] = apply_rules(pair, rules, metric)
     decision["comparison"] = pair
+
+
+def judge_against_classical(
+    decision: dict[str, Any], candidate_ev: RunEvidence, classical_ev: RunEvidence, rules: PromoteRules
+) -> None:
+    """Add ``beats_baseline_tfidf`` (and the paired comparison behind it) to ``decision``."""
+    metric = rules.main_metric or decision_metric(candidate_ev.main_metric, candidate_ev.label_map)
+    pair = compare_pair(classical_ev, candidate_ev, [metric], rules.stats())
+    decision["rules"].append(classical_rule(pair, rules, metric))
+    decision["comparison_baseline_tfidf"] = pair
 
 
 def conclude(decision: dict[str, Any], dry_run: bool) -> bool:

@@ -29,6 +29,8 @@ README = "README.md"
 MODEL_DIR = "model"
 CHECKPOINTS = "checkpoints"
 PREDICTIONS = "predictions"
+# The classical baseline's (trainer.scoring.classical) prediction file stem: predictions/baseline_tfidf_test.csv.
+CLASSICAL_BASELINE = "baseline_tfidf"
 # Evaluation folders only (``python -m trainer.evaluate``): what was scored, and the figures.
 EVALUATED_MODEL = "model.json"
 FIGURES = "figures"
@@ -40,9 +42,10 @@ RUN_FOLDER_FILES = {
     CONFIG: "the fully resolved config of the run",
     LABELS: "label map (task, names in output order, positive label)",
     THRESHOLDS: "decision thresholds tuned on validation (binary/multi-label; null for multiclass)",
-    METRICS: "validation and test metrics (overall, per class, per language) + majority baseline",
+    METRICS: "validation and test metrics (overall, per class, per language) + majority and TF-IDF baselines",
     CALIBRATION: "temperature (fitted on validation) and expected calibration error before/after",
-    f"{PREDICTIONS}/": "validation.csv and test.csv: id, lang, gold, pred, one score column per label",
+    f"{PREDICTIONS}/": "validation.csv and test.csv: id, lang, gold, pred, one score column per label; "
+    f"{CLASSICAL_BASELINE}_test.csv: the same for the TF-IDF baseline (decisions: argmax / 0.5)",
     DATA_REPORT: "rows, labels and languages per split, dropped rows by reason",
     DATA_DIGEST: "hash of the raw files + data config, and of each processed split",
     RUN_INFO: "git commit/dirty, host, versions, timings, model source, tokenisation cache",
@@ -95,6 +98,10 @@ class RunFolder:
 
     def predictions_file(self, split: str) -> Path:
         return self.path / PREDICTIONS / f"{split}.csv"
+
+    def baseline_predictions_file(self, split: str) -> Path:
+        """The classical baseline's predictions of ``split``, shaped like :meth:`predictions_file`."""
+        return self.path / PREDICTIONS / f"{CLASSICAL_BASELINE}_{split}.csv"
 
     def missing(self, names: tuple[str, ...] = REQUIRED_FILES) -> list[str]:
         return [n for n in names if not (self.path / n).is_file()]

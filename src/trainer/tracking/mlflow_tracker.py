@@ -35,6 +35,7 @@ from trainer.scoring.figures import (
     reliability_figure,
 )
 from trainer.scoring.metrics import compute_metrics, flatten_metrics, predict_labels
+from trainer.tracking.baseline_metrics import baseline_summary
 from trainer.tracking.connection import MlflowSettings, TrackingError, connect, experiment_id
 from trainer.tracking.lightning_hooks import MlflowMetricsLogger, MlflowRunCallback, run_id_in_checkpoint
 from trainer.tracking.model_logging import log_pyfunc_model
@@ -328,11 +329,7 @@ class MlflowTracker:
             figure_dir="figures/test",
             metrics=metrics["test"],
         )
-        baseline = metrics["baseline_test"]
-        summary = {f"baseline_test/{k}": v for k, v in baseline["overall"].items() if v is not None}
-        summary.update(
-            {f"baseline_test/lang/{lang}/{main}": v for lang, v in baseline["per_language"].items() if v is not None}
-        )
+        summary = baseline_summary(metrics, main)
         if metrics.get("best_epoch_score") is not None:
             summary["best_epoch_score"] = metrics["best_epoch_score"]
         # The weights travel inside the pyfunc model, not as run artifacts: record their size for comparisons.

@@ -76,12 +76,15 @@ def select_runs(client: Any, selection: Selection) -> list[Any]:
     return list(runs)
 
 
-def select_with_baseline(client: Any, selection: Selection, baseline: str | None) -> tuple[str, dict[str, str]]:
+def select_with_baseline(
+    client: Any, selection: Selection, baseline: str | None, min_runs: int = 2
+) -> tuple[str, dict[str, str]]:
     """The baseline's run id (``baseline``, else the oldest selected run) and every run to compare,
-    ``{run id: name}``, the baseline first when it was not among the selected."""
+    ``{run id: name}``, the baseline first when it was not among the selected. ``min_runs=1`` when the
+    reference is not a selected run (the TF-IDF baseline saved with one)."""
     runs = select_runs(client, selection)
-    if len(runs) < 2:
-        raise ConfigError(f"select matched {len(runs)} run(s); a comparison needs at least two")
+    if len(runs) < min_runs:
+        raise ConfigError(f"select matched {len(runs)} run(s); a comparison needs at least {min_runs}")
     base_id = baseline or runs[0].info.run_id
     if base_id not in {r.info.run_id for r in runs}:
         runs.insert(0, client.get_run(base_id))

@@ -14,6 +14,7 @@ from trainer.data.datamodule import TextDataModule
 from trainer.data.prepare import PreparedData
 from trainer.scoring.baselines import majority_baseline
 from trainer.scoring.calibration import calibrate, probabilities
+from trainer.scoring.classical import ClassicalResult, ClassicalSettings, SplitTexts, fit_classical
 from trainer.scoring.metrics import compute_metrics, tune_thresholds
 from trainer.training.module import ClassifierModule, predict_logits
 from trainer.training.settings import CalibrationSettings
@@ -70,6 +71,17 @@ def score_best(
         "calibration": calibration,
     }
     return FinalScores(val, test, thresholds, calibration, metrics)
+
+
+def score_classical(data: PreparedData, settings: ClassicalSettings, main_metric: str) -> ClassicalResult | None:
+    """The TF-IDF baseline on the same prepared splits (normalised texts) the model read; None when off.
+
+    Only global rank 0 gets here (the other ranks return after fit), so DDP fits it once.
+    """
+    if not settings.enabled:
+        return None
+    splits = {s: SplitTexts(rows.texts, rows.labels, rows.langs) for s, rows in data.splits.items()}
+    return fit_classical(splits["train"], splits["validation"], splits["test"], data.label_map, settings, main_metric)
 
 
 def _names(lang_idx: torch.Tensor, languages: list[str]) -> list[str]:

@@ -10,10 +10,11 @@ import pytorch_lightning as pl
 
 from trainer.data.datamodule import TextDataModule
 from trainer.data.prepare import PreparedData
-from trainer.runs.folder import RunFolder
+from trainer.runs.folder import CLASSICAL_BASELINE, RunFolder
 from trainer.runs.provenance import run_info
+from trainer.scoring.classical import ClassicalSettings, SplitTexts
 from trainer.scoring.predictions import write_predictions
-from trainer.training.final_scores import FinalScores
+from trainer.training.final_scores import FinalScores, score_classical
 from trainer.training.fit import LossWeights
 from trainer.training.module import ClassifierModule
 from trainer.training.settings import TrainSettings
@@ -45,7 +46,12 @@ def save_run_folder(
     scores: FinalScores,
     metrics: dict[str, Any],
 ) -> None:
-    """Config, labels, thresholds, metrics, calibration, predictions, data report and digest."""
+    """Config, labels, thresholds, metrics, calibration, predictions, data report and digest.
+
+    The TF-IDF baseline (``baseline`` group) is fitted here, so its numbers join ``metrics`` (metrics.json,
+    then MLflow and the summary, which read the same dict) and its test predictions the model's.
+    """
+    save_classical_baseline(folder, settings, data, metrics)
     folder.write_config(settings.config)
     folder.write_labels(data.label_map)
     folder.write_thresholds(data.label_map, scores.thresholds, tuned_on="validation")
@@ -64,6 +70,28 @@ def save_run_folder(
     folder.write_data_report(data.report.to_dict())
     folder.write_data_digest(
         {"digest": data.digest, "files": data.file_digests, "splits": {s: data.split_digest(s) for s in data.splits}}
+    )
+
+
+def save_classical_baseline(
+    folder: RunFolder, settings: TrainSettings, data: PreparedData, metrics: dict[str, Any]
+) -> None:
+    """Fit the classical baseline, add ``baseline_tfidf_val``/``_test`` to ``metrics`` and write its test
+    predictions beside the model's (same ids, order and columns, so a comparison pairs them row by row)."""
+    baseline = ClassicalSettings.from_dict(settings.config.get("baseline"))
+    result = score_classical(data, baseline, metrics["main_metric"])
+    if result is None:
+        return
+    metrics.update(result.metrics(baseline))
+    test = data.splits["test"]
+    write_predictions(
+        folder.baseline_predictions_file("test"),
+        list(test.ids),
+        list(test.langs),
+        SplitTexts(test.texts, test.labels, test.langs).targets(data.label_map),
+        result.test_probs,
+        data.label_map,
+        None,
     )
 
 
@@ -104,5 +132,17 @@ def save_run_info(
             "data": settings.data.name,
             "task": settings.data.task,
             f"test {settings.module.main_metric}": f"{main_value:.4f}",
+            **_baseline_summary(folder, settings.module.main_metric),
         }
     )
+
+
+def _baseline_summary(folder: RunFolder, main: str) -> dict[str, str]:
+    """The README's baseline lines, from metrics.json (written before the README)."""
+    metrics = folder.metrics() or {}
+    out = {}
+    for key, label in (("baseline_test", "majority baseline"), (f"{CLASSICAL_BASELINE}_test", "TF-IDF baseline")):
+        value = (metrics.get(key) or {}).get("overall", {}).get(main)
+        if value is not None:
+            out[f"test {main}, {label}"] = f"{value:.4f}"
+    return out
