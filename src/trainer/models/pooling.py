@@ -56,17 +56,19 @@ class _MeanPooledClassifier(PreTrainedModel):
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
+        if config.num_labels is None:
+            raise ValueError(f"{type(config).__name__}.num_labels is unset: the classifier needs the label count")
         self.num_labels = config.num_labels
         encoder = self.encoder_class(config)
         if getattr(encoder, "pooler", None) is not None:
             # Unused by this head: left in, DDP would wait for its gradients.
-            encoder.pooler = None
+            setattr(encoder, "pooler", None)  # noqa: B010 (mypy types the attribute as a module)
         # Under the family's prefix ("bert", ...): the stock classifier's weight names, so pretrained
         # encoder folders load into it as they load into AutoModelForSequenceClassification.
         setattr(self, self.base_model_prefix, encoder)
         dropout = getattr(config, "classifier_dropout", None)
         self.dropout = nn.Dropout(dropout if dropout is not None else config.hidden_dropout_prob)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = nn.Linear(config.hidden_size, self.num_labels)
         config.update({POOLING_KEY: "mean"})
         self.post_init()
 

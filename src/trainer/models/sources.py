@@ -90,10 +90,13 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
     try:
         config = AutoConfig.from_pretrained(path_or_id, revision=spec.revision, **label_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=spec.revision)
-        model_class = (
-            mean_pooled_class(config.model_type) if spec.pooling == "mean" else AutoModelForSequenceClassification
-        )
-        model = model_class.from_pretrained(path_or_id, config=config, revision=spec.revision)
+        if spec.pooling == "mean":
+            pooled = mean_pooled_class(config.model_type)
+            model = pooled.from_pretrained(path_or_id, config=config, revision=spec.revision or "main")
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path_or_id, config=config, revision=spec.revision
+            )
     except OSError as err:
         hint = " (HF_HUB_OFFLINE is set)" if _is_offline() else ""
         raise ModelSourceError(
