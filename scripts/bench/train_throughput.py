@@ -87,9 +87,55 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     # The shipped winners (configs/loader/bucketed.yaml, configs/module/fused_cpu.yaml; the module on CPU only).
     "fw_shipped": ("fw", ["loader=bucketed", "module=fused_cpu"]),
+    # Levers next to fw_shipped (each changes one thing):
+    "fw_shipped_pad1": (
+        "fw",
+        ["loader=bucketed", "module=fused_cpu", "loader.pad_to_multiple_of=1", "loader.max_tokens=auto"],
+    ),
+    "fw_shipped_quiet": (
+        "fw",
+        ["loader=bucketed", "module=fused_cpu", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1000"],
+    ),
+    "fw_shipped_foreach": ("fw", ["loader=bucketed"]),  # the same without the fused kernel
+    "fw_shipped_workers1": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.num_workers=1"]),
+    "fw_shipped_compile": ("fw", ["loader=bucketed", "module=fused_cpu", "compile"]),
+    # Token budgets for a mean batch of half and twice --batch-size: not the same optimisation as HF's, shown for cost.
+    "fw_shipped_budget_half": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.max_tokens=budget_half"]),
+    "fw_shipped_budget_double": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.max_tokens=budget_double"]),
+    "fw_shipped_bf16": ("fw", ["loader=bucketed", "module=fused_cpu", "trainer.precision=bf16-mixed"]),
+    # Padding-free packing (configs/loader/packed.yaml): rows first-fit into pack_length-token sequences.
+    "fw_packed": ("fw", ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1"]),
+    "fw_packed_pad1": (
+        "fw",
+        ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1", "loader.pad_to_multiple_of=1"],
+    ),
+    "fw_packed_len64": (
+        "fw",
+        ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1", "loader.pack_length=64"],
+    ),
+    "fw_packed_len256": (
+        "fw",
+        ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1", "loader.pack_length=256"],
+    ),
 }
 # The key pair first and side by side: background load drifts over a long run.
 CORE = ["hf_best", "fw_bucket", "fw_shipped", "fw_bucket_pad1", "hf_default", "fw_random"]
+# Issue 12's second round: every lever next to the shipped loader=bucketed module=fused_cpu, in one run.
+SHIPPED_LEVERS = [
+    "hf_best",
+    "fw_shipped",
+    "fw_packed",
+    "fw_shipped_pad1",
+    "fw_packed_pad1",
+    "fw_packed_len64",
+    "fw_packed_len256",
+    "fw_shipped_foreach",
+    "fw_shipped_quiet",
+    "fw_shipped_workers1",
+    "fw_shipped_budget_half",
+    "fw_shipped_budget_double",
+    "fw_shipped_compile",
+]
 LEVERS = [
     "fw_bucket_quiet",
     "fw_bucket_fused",
@@ -114,6 +160,12 @@ class StepLog:
     started: float = 0.0
 
     def count(self, batch: dict[str, Any]) -> None:
+        if "attention_mask" not in batch:  # loader=packed: padding is only the bins' (segment 0)
+            ids, segments = batch["input_ids"], batch.get("segment_ids")
+            self.useful.append(int((segments > 0).sum()) if segments is not None else int(ids.numel()))
+            self.processed.append(int(ids.numel()))
+            self.rows.append(len(batch["labels"]))
+            return
         mask = batch["attention_mask"]
         self.useful.append(int(mask.sum()))
         self.processed.append(int(mask.numel()))
@@ -411,16 +463,23 @@ def peak_flops(args: argparse.Namespace) -> tuple[float | None, str]:
     return None, f"unknown peak for {name}: pass --peak-tflops"
 
 
-def variant_overrides(name: str, args: argparse.Namespace, base: list[str], budgets: dict[int, int]) -> list[str]:
+def variant_overrides(name: str, args: argparse.Namespace, base: list[str], budgets: dict[Any, int]) -> list[str]:
     pad = 16 if args.device == "cuda" else 8
     out = [o.replace("{pad}", str(pad)) for o in VARIANTS[name][1]]
     if args.device == "cuda":  # Lightning refuses clipping with a fused optimiser under bf16-mixed
         out = [o for o in out if o != "module=fused_cpu"]
     multiple = next((int(o.split("=")[1]) for o in out if o.startswith("loader.pad_to_multiple_of=")), pad)
-    return base + [f"loader.max_tokens={budgets[multiple]}" if o == "loader.max_tokens=auto" else o for o in out]
+    # auto: solved for a mean batch of --batch-size at this pad multiple; auto1: at pad 1 (packed batches count
+    # their rows' own tokens); budget_half/budget_double: a mean batch of half/twice --batch-size at this multiple.
+    solved = {"auto": budgets[multiple], "auto1": budgets[1], "budget_half": budgets[(multiple, "half")]}
+    solved["budget_double"] = budgets[(multiple, "double")]
+    return base + [
+        f"loader.max_tokens={solved[o.split('=')[1]]}" if o.split("=")[1:] and o.split("=")[1] in solved else o
+        for o in out
+    ]
 
 
-def run_variant(name: str, args: argparse.Namespace, base: list[str], budgets: dict[int, int], ctx: dict) -> dict:
+def run_variant(name: str, args: argparse.Namespace, base: list[str], budgets: dict[Any, int], ctx: dict) -> dict:
     import torch
 
     cuda = args.device == "cuda"
@@ -446,6 +505,28 @@ def run_variant(name: str, args: argparse.Namespace, base: list[str], budgets: d
         result["mfu_processed"] = ctx["flops_per_token"] * result["processed_tokens_per_s"] / ctx["peak"]
     torch.cuda.empty_cache() if cuda else None
     return result
+
+
+def profiled(fn: Any, path: Path | None) -> Any:
+    """``fn`` itself, or ``fn`` under cProfile writing the top functions (own time, then cumulative) to ``path``."""
+    if path is None:
+        return fn
+
+    def wrapper(*args: Any) -> Any:
+        import cProfile
+        import io
+        import pstats
+
+        profile = cProfile.Profile()
+        result = profile.runcall(fn, *args)
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(40)
+        pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(60)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.getvalue())
+        return result
+
+    return wrapper
 
 
 def ratios(results: dict[str, dict]) -> dict[str, float]:
@@ -490,7 +571,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--variants", default="core", help=f"comma list, 'core' ({','.join(CORE)}), 'levers' or 'all'")
+    p.add_argument(
+        "--variants", default="core", help=f"comma list, 'core' ({','.join(CORE)}), 'levers', 'shipped_levers' or 'all'"
+    )
     p.add_argument("--model", default="me5_small", help="configs/model/<name>")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (both sides)")
     p.add_argument("--warmup-steps", type=int, default=5, help="first steps excluded from the rates")
@@ -500,6 +583,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="JSON path (default outputs/bench/train_<date>.json)")
     p.add_argument("--docs", type=Path, default=DOCS, help="markdown file to append a row to")
     p.add_argument("--no-docs", action="store_true")
+    p.add_argument("--profile", action="store_true", help="cProfile each variant: <out>.<variant>.prof.txt")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for every framework/HF variant")
     args = p.parse_args(argv)
     if args.tiny:
@@ -509,7 +593,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def select_variants(spec: str) -> list[str]:
-    groups = {"core": CORE, "levers": CORE + LEVERS, "all": list(VARIANTS)}
+    groups = {"core": CORE, "levers": CORE + LEVERS, "shipped_levers": SHIPPED_LEVERS, "all": list(VARIANTS)}
     names = [n for part in spec.split(",") for n in groups.get(part, [part])]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -544,14 +628,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     budgets, mean_sizes = {}, {}
     for pad in (1, 8, 16):
         budgets[pad], mean_sizes[pad] = solve_max_tokens(lengths, pad, args.batch_size)
+        for key, rows in (("half", max(1, args.batch_size // 2)), ("double", 2 * args.batch_size)):
+            budgets[(pad, key)], _ = solve_max_tokens(lengths, pad, rows)
     peak, peak_note = peak_flops(args)
     ctx = {"settings": settings, "data": data, "peak": peak}
     if peak:
         ctx["flops_per_token"] = flops_per_token(settings, data)
+    out = args.out or ROOT / "outputs/bench" / f"train_{time.strftime('%Y-%m-%dT%H%M%S')}.json"
     results = {}
     for name in names:
         print(f"== {name}", flush=True)
-        results[name] = run_variant(name, args, base, budgets, ctx)
+        results[name] = profiled(run_variant, out.with_suffix(f".{name}.prof.txt") if args.profile else None)(
+            name, args, base, budgets, ctx
+        )
         print(json.dumps({name: results[name]}, indent=1, default=str), flush=True)
     header = result_header(
         "train_throughput.py", Path(data_note), Path(str(settings.model.name)), args.threads, load_before
@@ -570,14 +659,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "p99": sorted(lengths)[int(0.99 * (len(lengths) - 1))],
             "max": max(lengths),
         },
-        "max_tokens_auto": {str(k): {"max_tokens": v, "mean_batch_size": mean_sizes[k]} for k, v in budgets.items()},
+        "max_tokens_auto": {str(k): {"max_tokens": budgets[k], "mean_batch_size": v} for k, v in mean_sizes.items()},
         "peak_flops": peak_note,
         "flops_per_token": ctx.get("flops_per_token"),
         "base_overrides": base,
         "results": results,
         "ratios": ratios(results),
     }
-    out = args.out or ROOT / "outputs/bench" / f"train_{report['date'][:19].replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     if not args.no_docs:

@@ -105,3 +105,8 @@ def test_packed_run_trains_saves_and_resumes_exactly(tmp_path: Path, monkeypatch
 def test_pack_length_without_packed_batching_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loader.pack_length"):
         TrainSettings.from_config(compose("train", tiny_overrides(tmp_path, "loader.pack_length=64")))
+
+
+def test_packed_with_mean_pooling_is_refused_naming_both_keys(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"loader.batching=packed needs model.pooling=cls.*model.pooling=mean"):
+        TrainSettings.from_config(compose("train", tiny_overrides(tmp_path, "loader=packed", "model.pooling=mean")))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "train_throughput.py"
-VARIANTS = ["hf_default", "hf_best", "fw_random", "fw_bucket", "fw_bucket_pad1"]
+VARIANTS = ["hf_default", "hf_best", "fw_random", "fw_bucket", "fw_bucket_pad1", "fw_packed"]
 POSITIVE = ["useful_tokens_per_s", "processed_tokens_per_s", "samples_per_s", "median_step_s", "mean_batch_size"]
 
 
@@ -45,6 +45,9 @@ def test_tiny_run_reports_every_variant(tmp_path: Path) -> None:
         assert result["peak_rss_mb"] > 0, name
     results = report["results"]
     assert results["fw_bucket"]["padding_share"] < results["fw_random"]["padding_share"]
+    # Packed batches are counted from their segments: fewer processed tokens than random batches of the same rows.
+    assert results["fw_packed"]["padding_share"] < results["fw_random"]["padding_share"]
+    assert results["fw_packed"]["overrides"][0] == "loader=packed"
     assert results["hf_default"]["padding_share"] > results["hf_best"]["padding_share"]
     # Same rows on every side.
     assert len({r["useful_tokens"] for r in results.values()}) == 1

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel
 
 from trainer.data.labels import LabelMap
 from trainer.data.packing import is_packed, packed_logits
+from trainer.models.pooling import pooling_of
 from trainer.scoring.calibration import probabilities
 from trainer.scoring.metrics import compute_metrics
 
@@ -89,6 +90,8 @@ class ClassifierModule(pl.LightningModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if is_packed(batch):  # loader.batching=packed: one logit row per packed sequence, in the rows' order
+            if pooling_of(self.model.config) != "cls":
+                raise ValueError("loader.batching=packed needs model.pooling=cls: packed rows give the head one token")
             return packed_logits(self.model, batch)
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "lang_idx")}
         return self.model(**inputs).logits

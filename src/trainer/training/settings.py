@@ -74,6 +74,15 @@ class TrainSettings:
     dry_run: bool = False
     config: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Packed batches hand the head each row's first token only (trainer.data.packing): CLS pooling.
+        if self.loader.batching == "packed" and self.model.pooling != "cls":
+            raise ValueError(
+                f"loader.batching=packed needs model.pooling=cls, got model.pooling={self.model.pooling}: "
+                "packed sequences give the head each row's first token, not a mean over its tokens; "
+                "use loader=bucketed with mean pooling"
+            )
+
     @classmethod
     def from_config(cls, cfg: DictConfig | dict[str, Any]) -> TrainSettings:
         """Resolve the composed config once and build every stage's settings from it."""
