@@ -131,6 +131,7 @@ def test_pull_verifies_the_champion_and_detects_a_tampered_file(registry: Simple
     report = json.loads(proc.stdout)
     assert report["model"] == f"{registry.name}/{registry.versions['better'].version}"
     assert report["smoke"]["examples"] >= 5 and report["files_verified"] == len(read_manifest(dest)["files"])
+    assert report["conformance"]["graphs"] == ["fp32", "int8"] and report["conformance"]["vectors"] >= 10
     verify_bundle(dest)
 
     # Tamper with the stored copy on the server: same size, other bytes.
@@ -176,6 +177,7 @@ def test_pull_one_precision_takes_its_graph_and_the_serving_files_only(
     assert pulled["precision"] == "int8" and pulled["omitted"] == ["model.onnx"]
     assert report["precision"] == "int8" and report["files_verified"] == len(listed) - 1
     assert report["smoke"]["examples"] >= 5 and report["smoke"]["graph"] == "model.int8.onnx"
+    assert report["conformance"]["graphs"] == ["int8"]  # the vectors replayed on the one graph pulled
     texts = ["an example post", "another one @USER HTTPURL"]
     assert BundlePredictor(dest, verify=True).predict(texts) == BundlePredictor(registry.bundle, "int8").predict(texts)
     with pytest.raises(BundleError, match=r"pulled with --precision int8 .*pull again with --precision fp32"):
@@ -256,3 +258,34 @@ def test_evaluate_takes_a_registered_bundle_version(registry: SimpleNamespace, t
     eval_run = registry.client.get_run(result.mlflow_run_id)
     assert eval_run.data.tags["model_version"] == f"{name}/{version.version}"
     assert eval_run.data.tags["mlflow.parentRunId"] == run_id
+
+
+def test_beat_baseline_tfidf_checks_the_candidate_against_its_own_linear_baseline(
+    registry: SimpleNamespace, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """``rules.beat_baseline_tfidf=better``: a first champion too must beat the TF-IDF baseline its training
+    saved, overall and on every language with enough rows; one always wrong on Thai does not."""
+    from trainer.promote import PromoteRules, run_promote
+
+    template = shared_run(tmp_path_factory.getbasetemp(), shared_cache)
+    classical = template / "predictions" / "baseline_tfidf_test.csv"
+    name = f"seaguard-{uuid.uuid4().hex[:8]}"
+    registry.client.create_registered_model(name)
+    exp = registry.client.create_experiment(f"promote-tfidf-{uuid.uuid4().hex[:8]}")
+    versions = {}
+    for key, wrong in (("perfect", ()), ("thai_broken", ("th",))):
+        folder = synthetic_run(template, tmp_path / key, {"*": 1.0}, seed=1, wrong_langs=wrong)
+        shutil.copy2(classical, folder / "predictions" / classical.name)
+        run_id = log_run_folder(registry.client, exp, folder, {"mlflow.runName": key})
+        versions[key] = registry.client.create_model_version(name, f"runs:/{run_id}/export", run_id=run_id)
+    rules = PromoteRules(beat_baseline_tfidf="better", n_boot=500)
+    against = f"models:/{name}@champion"
+
+    good = run_promote(registry.uri, f"models:/{name}/{versions['perfect'].version}", against, rules, dry_run=True)
+    assert [r["rule"] for r in good["rules"]] == ["first_champion", "beats_baseline_tfidf"]
+    assert good["decision"] == "dry_run:promoted", good["reason"]
+    assert good["comparison_baseline_tfidf"]["shared"] is True
+
+    bad = run_promote(registry.uri, f"models:/{name}/{versions['thai_broken'].version}", against, rules, dry_run=True)
+    rule = {r["rule"]: r for r in bad["rules"]}["beats_baseline_tfidf"]
+    assert bad["decision"] == "dry_run:refused" and rule["passed"] is False and "th (n=20)" in rule["detail"]

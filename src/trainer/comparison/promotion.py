@@ -53,7 +53,10 @@ class PromoteRules:
 
     def __post_init__(self) -> None:
         if self.beat_baseline_tfidf not in BEAT_BASELINE:
-            raise ConfigError(f"rules.beat_baseline_tfidf={self.beat_baseline_tfidf!r} must be one of {BEAT_BASELINE}")
+            raise ConfigError(
+                f"rules.beat_baseline_tfidf={self.beat_baseline_tfidf!r} must be one of {BEAT_BASELINE} "
+                "(quoted in YAML: a bare off reads as false)"
+            )
 
     def stats(self) -> StatsSettings:
         return StatsSettings(
