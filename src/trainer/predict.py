@@ -9,8 +9,7 @@ bounded memory. Blank lines of the file are not rows and give no output. The pre
 :class:`trainer.serving.predictor.BundlePredictor`; this module only reads arguments and rows and
 writes lines, and like it needs only numpy, onnxruntime and tokenizers (never torch).
 
-What happens to rows that cannot be classified, and to empty texts (issue 13 #14). ``n`` is the row's
-line number in the ``--jsonl`` file, or the position of a text argument (both 1-based):
+Rows that cannot be classified, and empty texts; ``n`` is the 1-based --jsonl line or text argument:
 
 - A *bad row* (not UTF-8, not JSON, neither a string nor an object with a string text field, or
   holding a lone surrogate, which is not Unicode). ``--on-error record`` (the default) writes
@@ -46,6 +45,7 @@ from typing import IO, Any, Protocol, TextIO, runtime_checkable
 
 from trainer.data.labels import LabelMap
 from trainer.serving.bundle import BundleError
+from trainer.serving.conformance import load_checked
 from trainer.serving.predictor import BundlePredictor, text_problem
 
 ON_ERROR = ("record", "skip", "fail")
@@ -319,7 +319,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--chunk", type=int, default=1024, help="--jsonl rows read per prediction call")
-    parser.add_argument("--verify", action="store_true", help="check the manifest checksums first")
+    parser.add_argument(
+        "--verify", action="store_true", help="check the manifest checksums and the conformance vectors first"
+    )
     parser.add_argument(
         "--on-error",
         choices=ON_ERROR,
@@ -339,6 +341,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load(args: argparse.Namespace) -> BundlePredictor:
+    """The bundle's predictor; with --verify its files match the manifest and its graph passes the vectors."""
+    if args.verify:
+        return load_checked(args.bundle, args.model, threads=args.threads, batch_size=args.batch_size)
+    return BundlePredictor(args.bundle, args.model, args.threads, args.batch_size)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -346,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give texts or --jsonl FILE")
     policy = RowPolicy(args.on_error, args.on_empty)
     try:
-        predictor = BundlePredictor(args.bundle, args.model, args.threads, args.batch_size, args.verify)
+        predictor = _load(args)
         with _line_source(args.jsonl, rereadable=policy.on_error == "fail") as lines:
 
             def rows() -> Iterator[Row]:

@@ -33,7 +33,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from trainer.serving.bundle import MANIFEST, Bundle, BundleError, sha256_file, verify_bundle
+from trainer.serving.bundle import CONFORMANCE, MANIFEST, Bundle, BundleError, sha256_file, verify_bundle
+from trainer.serving.conformance import check_conformance
 from trainer.serving.precisions import PRECISIONS
 from trainer.serving.predictor import verify_pulled, write_pulled
 from trainer.serving.smoke import check_smoke, read_smoke
@@ -68,6 +69,7 @@ def pull(
         else:
             local, manifest, verified = _pull_precision(found, staging / "bundle", recorded, precision)
         smoke = _smoke(local, atol)
+        conformance = _conformance(local, precision)
         if dest.exists():
             shutil.rmtree(dest)
         local.rename(dest)
@@ -82,6 +84,7 @@ def pull(
         "precision": precision or "all",
         "files_verified": len(verified),
         "smoke": smoke,
+        "conformance": conformance,
         "trained_from": (manifest.get("source") or {}).get("uri"),
     }
 
@@ -121,6 +124,13 @@ def _smoke(local: Path, atol: float | None) -> dict[str, Any]:
     if not (local / graph).is_file():
         return {"skipped": f"the smoke examples were written with {graph}, which this pull left on the server"}
     return check_smoke(local, atol)
+
+
+def _conformance(local: Path, precision: str | None) -> dict[str, Any]:
+    """Replay the conformance vectors on the pulled graph(s); a bundle exported before them says so."""
+    if not (local / CONFORMANCE).is_file():
+        return {"skipped": f"the bundle has no {CONFORMANCE} (exported before conformance vectors existed)"}
+    return check_conformance(local, precision)
 
 
 def _recorded_manifest(found: RegisteredBundle) -> str:

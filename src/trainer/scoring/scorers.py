@@ -60,9 +60,9 @@ class BundleScorer:
     """One ONNX graph of a bundle (``auto``: the quantised one when present)."""
 
     def __init__(self, bundle_dir: Path, graph: str = "auto", batch_size: int = 32) -> None:
-        from trainer.serving.predictor import BundlePredictor
+        from trainer.serving.conformance import load_checked
 
-        self.predictor = BundlePredictor(bundle_dir, graph, batch_size=batch_size, verify=True)
+        self.predictor = load_checked(bundle_dir, graph, batch_size=batch_size)
 
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         return torch.from_numpy(self.predictor.logits(list(texts), normalize=False))

@@ -132,6 +132,20 @@ def check_conformance(
     return {"vectors": len(vectors["vectors"]), "graphs": checked, "stages": list(STAGES)}
 
 
+def load_checked(bundle_dir: str | Path, model: str = "auto", **options: Any) -> BundlePredictor:
+    """A :class:`BundlePredictor` whose files verified against the manifest and whose graph reproduces the
+    bundle's conformance vectors (when it has them): how ``trainer.predict --verify`` and evaluation load it.
+
+    The check lives here, not in the predictor's constructor, because this module replays vectors through
+    the predictor (the import would be a cycle).
+    """
+    predictor = BundlePredictor(bundle_dir, model, verify=True, **options)
+    if (predictor.bundle / CONFORMANCE).is_file():
+        name = next(p.name for p in PRECISIONS.values() if p.graph == predictor.model_path.name)
+        check_conformance(predictor.bundle, name, predictors={name: predictor})
+    return predictor
+
+
 def _message(path: Path, failures: Sequence[dict[str, Any]]) -> str:
     shown = "; ".join(
         f"vector {f['vector']!r} ({f['precision']}): {f['stage']} differs: {f['detail']}" for f in failures[:8]

@@ -199,3 +199,20 @@ def test_languages_use_neutral_sentences_and_real_rows_only_where_none_exist() -
     by_name = {n: t for n, _, t in picked}
     assert by_name["lang_en_0"] == NEUTRAL_TEXTS["en"][0] and "real en" not in " ".join(by_name.values())
     assert by_name["lang_xx_row0"] == "real xx post"
+
+
+def test_a_verified_load_replays_the_vectors_on_its_own_graph(bundle: Path) -> None:
+    """``load_checked`` (``trainer.predict --verify``, evaluation): manifest first, then the graph's vectors."""
+    from trainer.serving.bundle import write_manifest
+    from trainer.serving.conformance import load_checked
+
+    write_manifest(bundle, {})
+    assert load_checked(bundle, "int8").predict(["the fox"])[0]["label"] in {"a", "b", "c"}
+
+    _rewrite(bundle, lambda v: v["empty"]["outputs"]["int8"]["logits"].__setitem__(0, 9.0))
+    with pytest.raises(BundleError, match=r"does not match manifest\.json: conformance\.json"):
+        load_checked(bundle, "int8")  # an edited vectors file is a tampered bundle
+    write_manifest(bundle, {})  # consistent files, but the graph no longer reproduces the vector
+    with pytest.raises(ConformanceError, match=r"vector 'empty' \(int8\): logits differs"):
+        load_checked(bundle, "int8")
+    assert load_checked(bundle, "fp32").model_path.name == "model.onnx"  # the other graph's vectors still hold
