@@ -91,7 +91,8 @@ def gate_data(config: dict[str, Any], gates: GateSettings) -> GateData:
             files={s: gates.eval_file for s in SPLITS},
             on_leakage="keep",
             max_samples={},
-            split=replace(spec.split, strategy="files"),
+            # The file is every split: no validation carved from it (a run trained with validation_from_train).
+            split=replace(spec.split, strategy="files", validation_from_train=None),
         )
     return GateData(
         data=prepare_data(spec),
