@@ -5,7 +5,8 @@ A packed batch holds a batch's sequences back to back. Two layouts (:class:`Pack
 - **one row** (``pack_length=None``, batch dimension 1, no padding at all): for FlashAttention's varlen kernel.
 - **bins** (``pack_length=L``, ``loader.batching=packed``): rows first-fit into sequences of at most ``L`` tokens,
   the bins padded to the longest one. Attention then costs ``L**2`` per bin rather than ``total_tokens**2``:
-  the layout that pays on CPU and with sdpa, where a block-diagonal mask replaces the varlen kernel.
+  the layout for CPU and sdpa, where a block-diagonal mask replaces the varlen kernel (it removes most padding;
+  docs/bench_train_throughput.md measures whether that pays).
 
 Three things keep it equal to the padded path:
 
