@@ -37,6 +37,10 @@ ORDER=(c2a_mean dbo_mean dbo_cls hs1f0_cls hs1f0_mean)
 series() {
     local out="$1" py="${PYTHON:-.venv/bin/python}"
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
+    # On a CPU shared with other jobs, OpenMP threads that spin while waiting for a descheduled peer burn the
+    # cores: a me5_small step (32 x 40 tokens, 2 threads, load ~10) took 20.9 s wall / 5.7 s CPU spinning, and
+    # 4.1 s / 1.5 s with passive waiting (1 thread: 3.4 s / 1.5 s). Passive waiting keeps both threads for a quiet machine.
+    export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     for job in ${ONLY:-${ORDER[@]}}; do
         [ -n "${JOBS[$job]:-}" ] || { echo "unknown job $job (jobs: ${ORDER[*]})"; return 1; }
         if [ -f "$out/runs/$job/metrics.json" ]; then echo "$(date -Is) $job: done before, skipped"; continue; fi
