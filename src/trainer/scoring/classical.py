@@ -1,8 +1,8 @@
 """The classical baseline every run is scored against: TF-IDF n-grams + a class-weighted linear model.
 
-"Is the transformer better than a linear model?" The default recipe (``configs/baseline/tfidf.yaml``):
+"Is the transformer better than a linear model?" The default recipe (``configs/classical/tfidf.yaml``):
 word 1–2 and char 2–5 TF-IDF (sublinear tf) + class-weighted logistic regression, C chosen on the
-validation split by the run's main metric. ``configs/baseline/organisers.yaml`` is the GermEval
+validation split by the run's main metric. ``configs/classical/organisers.yaml`` is the GermEval
 organisers' recipe (word uni+bigrams, 5,000 terms, class-weighted linear SVM). It is fitted on the same
 prepared splits (the normalised texts of :class:`~trainer.data.prepare.PreparedData`) the transformer
 reads, so its test predictions pair with the model's row by row. Binary and multiclass tasks get one
@@ -45,7 +45,7 @@ CLASSIFIERS = ("logistic_regression", "linear_svc")
 
 @dataclass(frozen=True)
 class ClassicalSettings:
-    """``configs/baseline/*.yaml``: the recipe. ``word_ngrams`` / ``char_ngrams`` null: no such features."""
+    """``configs/classical/*.yaml``: the recipe. ``word_ngrams`` / ``char_ngrams`` null: no such features."""
 
     enabled: bool = True
     word_ngrams: tuple[int, int] | None = (1, 2)
@@ -63,24 +63,24 @@ class ClassicalSettings:
 
     def __post_init__(self) -> None:
         if self.classifier not in CLASSIFIERS:
-            raise ConfigError(f"baseline.classifier={self.classifier!r} must be one of {list(CLASSIFIERS)}")
+            raise ConfigError(f"classical.classifier={self.classifier!r} must be one of {list(CLASSIFIERS)}")
         if self.enabled and self.word_ngrams is None and self.char_ngrams is None:
-            raise ConfigError("baseline.word_ngrams and baseline.char_ngrams are both null: no features")
+            raise ConfigError("classical.word_ngrams and classical.char_ngrams are both null: no features")
         if not self.c_grid or min(self.c_grid) <= 0:
-            raise ConfigError(f"baseline.c_grid={list(self.c_grid)} must hold at least one C > 0")
+            raise ConfigError(f"classical.c_grid={list(self.c_grid)} must hold at least one C > 0")
         for key in ("word_ngrams", "char_ngrams"):
             value = getattr(self, key)
             if value is not None and (len(value) != 2 or not 1 <= value[0] <= value[1]):
-                raise ConfigError(f"baseline.{key}={list(value)} must be [low, high] with 1 <= low <= high")
+                raise ConfigError(f"classical.{key}={list(value)} must be [low, high] with 1 <= low <= high")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> ClassicalSettings:
-        """From the ``baseline`` group (absent: the default recipe); unknown keys fail naming them."""
+        """From the ``classical`` group (absent: the default recipe); unknown keys fail naming them."""
         values = dict(values or {})
         allowed = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - allowed)
         if unknown:
-            raise ConfigError(f"unknown key(s) {[f'baseline.{k}' for k in unknown]}; allowed: {sorted(allowed)}")
+            raise ConfigError(f"unknown key(s) {[f'classical.{k}' for k in unknown]}; allowed: {sorted(allowed)}")
         for key in ("word_ngrams", "char_ngrams", "c_grid"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])

@@ -48,7 +48,7 @@ def save_run_folder(
 ) -> None:
     """Config, labels, thresholds, metrics, calibration, predictions, data report and digest.
 
-    The TF-IDF baseline (``baseline`` group) is fitted here, so its numbers join ``metrics`` (metrics.json,
+    The TF-IDF baseline (``classical`` group) is fitted here, so its numbers join ``metrics`` (metrics.json,
     then MLflow and the summary, which read the same dict) and its test predictions the model's.
     """
     save_classical_baseline(folder, settings, data, metrics)
@@ -78,7 +78,7 @@ def save_classical_baseline(
 ) -> None:
     """Fit the classical baseline, add ``baseline_tfidf_val``/``_test`` to ``metrics`` and write its test
     predictions beside the model's (same ids, order and columns, so a comparison pairs them row by row)."""
-    baseline = ClassicalSettings.from_dict(settings.config.get("baseline"))
+    baseline = ClassicalSettings.from_dict(settings.config.get("classical"))
     result = score_classical(data, baseline, metrics["main_metric"])
     if result is None:
         return

@@ -121,21 +121,21 @@ def test_saved_predictions_round_trip_with_the_same_decisions(tmp_path: Path) ->
 
 
 def test_settings_fail_naming_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"baseline\.classifer"):
+    with pytest.raises(ConfigError, match=r"classical\.classifer"):
         ClassicalSettings.from_dict({"classifer": "svm"})
-    with pytest.raises(ConfigError, match=r"baseline\.classifier='svm'"):
+    with pytest.raises(ConfigError, match=r"classical\.classifier='svm'"):
         ClassicalSettings.from_dict({"classifier": "svm"})
     with pytest.raises(ConfigError, match="no features"):
         ClassicalSettings.from_dict({"word_ngrams": None, "char_ngrams": None})
-    with pytest.raises(ConfigError, match=r"baseline\.c_grid"):
+    with pytest.raises(ConfigError, match=r"classical\.c_grid"):
         ClassicalSettings.from_dict({"c_grid": [0.0]})
-    with pytest.raises(ConfigError, match=r"baseline\.char_ngrams"):
+    with pytest.raises(ConfigError, match=r"classical\.char_ngrams"):
         ClassicalSettings.from_dict({"char_ngrams": [5, 2]})
 
 
 @pytest.mark.parametrize("name", ["tfidf", "organisers", "none"])
 def test_shipped_baseline_configs_build(name: str) -> None:
-    settings = ClassicalSettings.from_dict(dict(compose("train", [f"baseline={name}"]).baseline))
+    settings = ClassicalSettings.from_dict(dict(compose("train", [f"classical={name}"]).classical))
     assert settings.enabled is (name != "none")
     if name == "organisers":
         assert (settings.classifier, settings.max_features, settings.char_ngrams) == ("linear_svc", 5000, None)
@@ -153,9 +153,9 @@ TUNED = {"c2a": 0.772, "dbo": 0.548}
 def _fit(task: str, recipe: str) -> ClassicalResult:
     if not (GERMEVAL / task / "train.csv").is_file():
         pytest.skip(f"real datasets absent (set SEAGUARD_DATA_ROOT or put them in ../shared/datasets): {GERMEVAL}")
-    cfg = compose("train", [f"data=germeval_{task}", f"baseline={recipe}"])
+    cfg = compose("train", [f"data=germeval_{task}", f"classical={recipe}"])
     data = prepare_data(data_spec_from_dict(to_container(cfg.data)))
-    result = score_classical(data, ClassicalSettings.from_dict(to_container(cfg.baseline)), "macro_f1")
+    result = score_classical(data, ClassicalSettings.from_dict(to_container(cfg.classical)), "macro_f1")
     assert result is not None
     return result
 
