@@ -33,6 +33,7 @@ RUN_FILES = {
     "calibration.json",
     "predictions/validation.csv",
     "predictions/test.csv",
+    "predictions/baseline_tfidf_test.csv",
 }
 
 

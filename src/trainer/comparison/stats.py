@@ -23,7 +23,7 @@ import torch
 
 from trainer.data.labels import LabelMap
 
-OVERALL_METRICS = ("accuracy", "macro_f1", "micro_f1", "f1")
+OVERALL_METRICS = ("accuracy", "macro_f1", "micro_f1", "f1_weighted", "f1")
 CLASS_METRICS = ("f1", "precision", "recall")
 _BLOCK = 250  # replicates per weight matrix: bounds memory at 250 x n floats
 
@@ -110,6 +110,9 @@ def metric_values(d: Decisions, metrics: Sequence[str], weights: np.ndarray) -> 
             # torchmetrics: single-label macro averages skip classes with tp + fp + fn == 0.
             used = np.ones_like(f1) if multilabel else (gold + pred > 0).astype(np.float64)
             out[name] = _safe_div((f1 * used).sum(axis=1), used.sum(axis=1))
+        elif name == "f1_weighted":
+            # scikit-learn's average="weighted": each class's F1 weighted by its gold support.
+            out[name] = _safe_div((f1 * gold).sum(axis=1), gold.sum(axis=1))
         elif name == "f1":
             out[name] = f1[:, d.label_map.positive_index]
         else:

@@ -9,7 +9,7 @@ import torch
 from trainer.data.labels import LabelMap
 from trainer.scoring.metrics import compute_metrics
 
-_SUPPORTED = ("macro_f1", "micro_f1", "accuracy", "f1")
+_SUPPORTED = ("macro_f1", "micro_f1", "f1_weighted", "accuracy", "f1")
 
 
 def majority_baseline(

@@ -48,7 +48,7 @@ def test_point_values_equal_compute_metrics(label_map: LabelMap, thresholds: lis
     probs, targets, langs = _random_case(label_map, 90, seed=1)
     reference = compute_metrics(probs, targets, langs, label_map, thresholds)
     d = Decisions.from_labels(targets, predict_labels(probs, label_map, thresholds), label_map)
-    overall = ["accuracy", "macro_f1", "micro_f1"] + (["f1"] if label_map.task == "binary" else [])
+    overall = ["accuracy", "macro_f1", "micro_f1", "f1_weighted"] + (["f1"] if label_map.task == "binary" else [])
     per_class = [f"class/{n}/{m}" for n in label_map.names for m in ("f1", "precision", "recall")]
     ours = point_values(d, overall + per_class)
     for name in overall:
