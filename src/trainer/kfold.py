@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 def run_kfold(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train (or, with ``from_runs``, read) every fold and write ``run_dir / "kfold_summary.json"``."""
     run_dir = Path(run_dir)
+    if cfg.get("dry_run"):
+        return _dry_run_folds(cfg, run_dir)
     RunFolder(run_dir).create().write_config(to_container(cfg))
     parent = KfoldParent(to_container(cfg.tracking), run_dir, dataset=str(cfg.data.name), model=str(cfg.model.name))
     summary: dict[str, Any] | None = None
@@ -75,11 +77,26 @@ def _import_folds(cfg: DictConfig, parent: KfoldParent) -> list[dict[str, Any]]:
     return folds
 
 
+def _fold_numbers(cfg: DictConfig) -> list[int]:
+    return [int(k) for k in cfg.folds] if cfg.get("folds") is not None else list(range(cfg.data.split.folds))
+
+
+def _dry_run_folds(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``dry_run=true``: every fold's data report, and no parent MLflow run, summary or model."""
+    from trainer.train import run_train
+
+    numbers = _fold_numbers(cfg)
+    for k in numbers:
+        log.info("fold %d of %s (dry run)", k, numbers)
+        run_train(_fold_config(cfg, k), run_dir / f"fold{k}")
+    return {"dry_run": True, "folds": numbers}
+
+
 def _train_folds(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]] | None:
     """Train ``folds`` (default: all of ``data.split.folds``) one after the other; None on a non-zero rank."""
     from trainer.train import run_train
 
-    numbers = list(cfg.folds) if cfg.get("folds") is not None else list(range(cfg.data.split.folds))
+    numbers = _fold_numbers(cfg)
     folds = []
     for k in numbers:
         log.info("fold %d of %s", k, numbers)
@@ -115,7 +132,7 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
     summary = run_kfold(cfg, Path(HydraConfig.get().runtime.output_dir))
-    return summary["mean_std"]["test"][summary["main_metric"]]["mean"] if summary else None
+    return summary["mean_std"]["test"][summary["main_metric"]]["mean"] if "mean_std" in summary else None
 
 
 def cli() -> None:

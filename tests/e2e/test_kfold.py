@@ -146,3 +146,28 @@ def test_trained_folds_are_child_runs_of_a_parent_with_mean_and_std(tmp_path: Pa
         child = client.get_run(run_id)
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id and child.info.status == "FINISHED"
         assert child.data.metrics[f"test/{main}"] == pytest.approx(fold_scores[int(fold)])
+
+
+@pytest.mark.integration
+def test_a_dry_run_reports_every_folds_data_and_creates_no_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``dry_run=true`` under kfold: each fold's data report, then stop; no parent MLflow run, no model."""
+    require_demo_data()
+    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith(("+data.max_samples", "tracking="))]
+    store = tmp_path / "mlruns"
+    cfg = compose(
+        "kfold",
+        [
+            *overrides,
+            "data.split.strategy=kfold",
+            "+data.split.folds=3",
+            f"tracking.uri=sqlite:///{store}/mlflow.db",
+            "model=hub",
+            f"model.name_or_path={tmp_path / 'no-such-model'}",  # loading it would fail
+            "dry_run=true",
+        ],
+    )
+    assert run_kfold(cfg, tmp_path / "run") == {"dry_run": True, "folds": [0, 1, 2]}
+    out = capsys.readouterr().out
+    assert out.count("dry run (dry_run=true)") == 3
+    assert not store.exists() and not (tmp_path / "run" / "kfold_summary.json").exists()
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
