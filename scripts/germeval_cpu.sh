@@ -5,6 +5,9 @@
 #   bash scripts/germeval_cpu.sh start [OUT]   # nohup: goes on when the shell ends; OUT default outputs/germeval_cpu
 #   bash scripts/germeval_cpu.sh status [OUT]  # which jobs finished, their test metrics; the running job's log tail
 #   ONLY="c2a_mean dbo_mean" bash scripts/germeval_cpu.sh start      # a subset, in the order given
+#   EXTRA="trainer.max_epochs=3 model.freeze_layers=0" SUFFIX=_3ep ONLY=c2a_mean bash scripts/germeval_cpu.sh start
+#       # a longer variant: EXTRA overrides go after the protocol's, into OUT/runs/<job><SUFFIX>/
+# One series at a time: a second `start` while one runs would share the CPU with it.
 #
 # OUT/runs/<job>/ is the job's run folder (metrics.json, predictions/, ...), OUT/logs/<job>.log its console.
 # A job whose run folder has metrics.json is skipped, so `start` again continues where a stopped series ended.
@@ -43,14 +46,16 @@ series() {
     export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     for job in ${ONLY:-${ORDER[@]}}; do
         [ -n "${JOBS[$job]:-}" ] || { echo "unknown job $job (jobs: ${ORDER[*]})"; return 1; }
-        if [ -f "$out/runs/$job/metrics.json" ]; then echo "$(date -Is) $job: done before, skipped"; continue; fi
-        rm -rf "$out/runs/$job"
-        echo "$(date -Is) $job: start (${JOBS[$job]})"
+        local name="$job${SUFFIX:-}"
+        if [ -f "$out/runs/$name/metrics.json" ]; then echo "$(date -Is) $name: done before, skipped"; continue; fi
+        rm -rf "$out/runs/$name"
+        echo "$(date -Is) $name: start (${JOBS[$job]} ${EXTRA:-})"
         # shellcheck disable=SC2086  # the overrides are words
-        $py -m trainer.train ${JOBS[$job]} "${PROTOCOL[@]}" "hydra.run.dir=$out/runs/$job" > "$out/logs/$job.log" 2>&1
+        $py -m trainer.train ${JOBS[$job]} "${PROTOCOL[@]}" ${EXTRA:-} "hydra.run.dir=$out/runs/$name" \
+            > "$out/logs/$name.log" 2>&1
         local rc=$?
-        [ -f "$out/runs/$job/metrics.json" ] || rc="$rc, no metrics.json: failed (see $out/logs/$job.log)"
-        echo "$(date -Is) $job: exit $rc"
+        [ -f "$out/runs/$name/metrics.json" ] || rc="$rc, no metrics.json: failed (see $out/logs/$name.log)"
+        echo "$(date -Is) $name: exit $rc"
     done
     echo "$(date -Is) series finished"
 }
@@ -58,11 +63,12 @@ series() {
 status() {
     local out="$1"
     [ -f "$out/series.log" ] && cat "$out/series.log"
-    for job in "${ORDER[@]}"; do
-        local metrics="$out/runs/$job/metrics.json"
+    for run in "$out"/runs/*/; do
+        local job metrics="$run/metrics.json"
+        job=$(basename "$run")
         [ -f "$metrics" ] || continue
         python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); t=m["test"]["overall"]; k=m["main_metric"]
-print(sys.argv[2], k, "test", round(t[k], 4), "macro_f1", round(t["macro_f1"], 4), "best epoch", m.get("best_checkpoint"))' \
+print(sys.argv[2], k, "test", round(t[k], 4), "macro_f1", round(t["macro_f1"], 4), "best validation", round(m["best_epoch_score"], 4))' \
             "$metrics" "$job"
     done
     local running; running=$(ls -t "$out"/logs/*.log 2> /dev/null | head -1)
@@ -79,5 +85,5 @@ case "$cmd" in
         echo "started (pid $!): bash scripts/germeval_cpu.sh status $out" ;;
     series) series "$out" ;;
     status) status "$out" ;;
-    *) sed -n '2,8p' "$0"; exit 2 ;;
+    *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
