@@ -42,9 +42,12 @@ def test_multirun_gives_one_folder_per_job(tmp_path: Path) -> None:
         assert (job / ".hydra" / "config.yaml").exists() and (job / "train.log").exists()
         assert "test" in json.loads((job / "metrics.json").read_text())
     assert "run folder:" in proc.stdout and "test macro_f1:" in proc.stdout
-    # Per language, next to the majority baseline (README "Quickstart": what make demo prints).
+    # Per language, next to the majority and TF-IDF baselines (README "Quickstart": what make demo prints).
+    assert re.search(r"^test macro_f1: [\d.]+ \(majority baseline [\d.]+, TF-IDF [\d.]+\)$", proc.stdout, re.M)
     for lang in ("ar", "en", "id", "ms", "my", "th", "tl"):
-        assert re.search(rf"^\s+{lang} n=\d+\s+macro_f1=[\d.]+ \(baseline [\d.]+\)$", proc.stdout, re.M), lang
+        assert re.search(
+            rf"^\s+{lang} n=\d+\s+macro_f1=[\d.]+ \(baseline [\d.]+, TF-IDF [\d.]+\)$", proc.stdout, re.M
+        ), lang
 
 
 def test_bad_data_fails_before_training_with_file_row_column(tmp_path: Path) -> None:
