@@ -95,7 +95,14 @@ class PipelineEngine:
 
         torch.set_num_threads(threads)
         self.predictor, self.batch_size = predictor, batch_size
-        self.pipe = pipeline("text-classification", model=str(model_dir), tokenizer=str(model_dir), device=-1)
+        from transformers import AutoTokenizer
+
+        from trainer.models.pooling import load_saved_classifier
+
+        # The model with the head it was trained with: a model.pooling=mean folder is not the stock class.
+        model = load_saved_classifier(model_dir).eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        self.pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
         self.names = [self.pipe.model.config.id2label[i] for i in range(self.pipe.model.config.num_labels)]
 
     def decisions(self, texts: Sequence[str]) -> np.ndarray:
