@@ -12,12 +12,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
+from tests.unit.serving.toy_graph import INPUTS, masked_mean_graph
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig
 from trainer.exporting.conformance import check_coverage, covered_rules, rule_texts, write_conformance
@@ -26,31 +25,6 @@ from trainer.serving.conformance import ConformanceError, check_conformance
 from trainer.serving.predictor import BundlePredictor
 
 MAX_LENGTH = 12
-INPUTS = ("input_ids", "attention_mask")
-
-
-def _graph(vocab: int, labels: int, scale: float = 1.0) -> onnx.ModelProto:
-    rng = np.random.default_rng(0)
-    inits = [
-        numpy_helper.from_array(rng.normal(size=(vocab, 6)).astype(np.float32), "E"),
-        numpy_helper.from_array((scale * rng.normal(size=(6, labels))).astype(np.float32), "W"),
-        numpy_helper.from_array(np.array([1], dtype=np.int64), "seq_axis"),
-        numpy_helper.from_array(np.array([-1], dtype=np.int64), "last_axis"),
-    ]
-    nodes = [
-        helper.make_node("Gather", ["E", "input_ids"], ["emb"]),
-        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
-        helper.make_node("Unsqueeze", ["maskf", "last_axis"], ["mask3"]),
-        helper.make_node("Mul", ["emb", "mask3"], ["masked"]),
-        helper.make_node("ReduceSum", ["masked", "seq_axis"], ["summed"], keepdims=0),
-        helper.make_node("ReduceSum", ["mask3", "seq_axis"], ["count"], keepdims=0),
-        helper.make_node("Div", ["summed", "count"], ["mean"]),
-        helper.make_node("MatMul", ["mean", "W"], ["logits"]),
-    ]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"]) for n in INPUTS]
-    output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", labels])
-    graph = helper.make_graph(nodes, "tiny", inputs, [output], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 def _tokenizer(path: Path) -> int:
@@ -68,8 +42,10 @@ def make_bundle(folder: Path, label_map: LabelMap, thresholds: list[float] | Non
     folder.mkdir(parents=True, exist_ok=True)
     bundle = Bundle(folder)
     vocab = _tokenizer(bundle.tokenizer_file)
-    onnx.save(_graph(vocab, label_map.num_labels, scale), str(folder / "model.onnx"))
-    onnx.save(_graph(vocab, label_map.num_labels, scale), str(folder / "model.int8.onnx"))  # a second graph
+    onnx.save(masked_mean_graph(vocab, label_map.num_labels, hidden=6, scale=scale), str(folder / "model.onnx"))
+    onnx.save(
+        masked_mean_graph(vocab, label_map.num_labels, hidden=6, scale=scale), str(folder / "model.int8.onnx")
+    )  # a second graph
     bundle.write_preprocess({}, "2", MAX_LENGTH, 0, list(INPUTS))
     bundle.write_labels(label_map, decision_rule(label_map, thresholds, 1.0))
     (folder / "thresholds.json").write_text(json.dumps({"thresholds": thresholds}))

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, pre_tokenizers
 
+from tests.unit.serving.toy_graph import INPUTS, masked_mean_graph
 from trainer.data.labels import LabelMap
 from trainer.serving.bundle import Bundle, BundleError
 from trainer.serving.precisions import FP32, PRECISIONS
@@ -26,35 +26,6 @@ from trainer.serving.predictor import PULLED, BundlePredictor, micro_batches, ve
 WORDS = [f"w{i}" for i in range(40)]
 LABELS = LabelMap("multiclass", ("none", "propaganda", "incitement"))
 MAX_LENGTH = 48
-
-
-def _graph(vocab: int, hidden: int = 8, seed: int = 0) -> onnx.ModelProto:
-    rng = np.random.default_rng(seed)
-    inits = [
-        numpy_helper.from_array(rng.normal(size=(vocab, hidden)).astype(np.float32), "E"),
-        numpy_helper.from_array(rng.normal(size=(hidden, LABELS.num_labels)).astype(np.float32), "W"),
-        numpy_helper.from_array(rng.normal(size=(LABELS.num_labels,)).astype(np.float32), "b"),
-        numpy_helper.from_array(np.array([1], dtype=np.int64), "seq_axis"),
-        numpy_helper.from_array(np.array([-1], dtype=np.int64), "last_axis"),
-    ]
-    nodes = [
-        helper.make_node("Gather", ["E", "input_ids"], ["emb"]),
-        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
-        helper.make_node("Unsqueeze", ["maskf", "last_axis"], ["mask3"]),
-        helper.make_node("Mul", ["emb", "mask3"], ["masked"]),
-        helper.make_node("ReduceSum", ["masked", "seq_axis"], ["summed"], keepdims=0),
-        helper.make_node("ReduceSum", ["mask3", "seq_axis"], ["count"], keepdims=0),
-        helper.make_node("Div", ["summed", "count"], ["mean"]),
-        helper.make_node("MatMul", ["mean", "W"], ["proj"]),
-        helper.make_node("Add", ["proj", "b"], ["logits"]),
-    ]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"]) for n in INPUTS]
-    output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", LABELS.num_labels])
-    graph = helper.make_graph(nodes, "toy", inputs, [output], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-
-
-INPUTS = ("input_ids", "attention_mask")
 
 
 def write_toy_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32", "int8")) -> Path:
@@ -69,7 +40,9 @@ def write_toy_bundle(folder: Path, precisions: tuple[str, ...] = ("fp32", "int8"
     bundle.write_labels(LABELS)
     (folder / "thresholds.json").write_text(json.dumps({"thresholds": None}))
     for name in precisions:
-        onnx.save(_graph(len(vocab)), str(bundle.graph(PRECISIONS[name])))
+        onnx.save(
+            masked_mean_graph(len(vocab), LABELS.num_labels, hidden=8, bias=True), str(bundle.graph(PRECISIONS[name]))
+        )
     bundle.write_manifest({"source": {"uri": "hand-made"}})
     return folder
 
