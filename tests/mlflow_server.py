@@ -37,9 +37,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _healthy(uri: str) -> bool:
+def _healthy(uri: str, path: str = "health") -> bool:
+    """The server at ``uri`` answers 200 on ``path`` (``mlflow server``: health; ``mlflow models serve``: ping)."""
     try:
-        with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{uri}/{path}", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False

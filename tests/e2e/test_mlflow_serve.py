@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import DEMO_DIR, PROJECT_ROOT, require_demo_data
-from tests.mlflow_server import _free_port, _stop
+from tests.mlflow_server import _free_port, _healthy, _stop
 
 pytestmark = pytest.mark.integration
 
@@ -73,14 +73,6 @@ def registered(mlflow_server: Any, shared_cache: Path, tmp_path_factory: pytest.
     return SimpleNamespace(uri=mlflow_server.uri, model=f"models:/{name}@candidate", tmp=tmp)
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def scoring_server(registered: SimpleNamespace) -> Iterator[str]:
     port = _free_port()
@@ -94,7 +86,7 @@ def scoring_server(registered: SimpleNamespace) -> Iterator[str]:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _ready(url):
+        while not _healthy(url, "ping"):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log_file.read_text(errors="replace")[-3000:]
                 pytest.fail(f"mlflow models serve exited {process.returncode} / timed out:\n{tail}")
