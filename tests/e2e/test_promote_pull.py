@@ -64,6 +64,21 @@ def registry(mlflow_server: Any, shared_cache: Path, tmp_path_factory: pytest.Te
     )
 
 
+def _pull_without_torch(argv: list[str]) -> dict:
+    """``python -m trainer.pull <argv>`` in a process where torch cannot be imported; its JSON report."""
+    code = NO_TORCH + f"from trainer.pull import main; sys.exit(main({argv!r}))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout))
+
+
 def _champion(registry: SimpleNamespace) -> str:
     return registry.client.get_model_version_by_alias(registry.name, "champion").version
 
@@ -115,20 +130,7 @@ def test_pull_verifies_the_champion_and_detects_a_tampered_file(registry: Simple
         registry.client.set_registered_model_alias(registry.name, "champion", registry.versions["better"].version)
     # The positional command line, in a process where torch cannot be imported.
     dest = tmp_path / "serving"
-    code = NO_TORCH + (
-        "from trainer.pull import main; "
-        f"sys.exit(main(['models:/{registry.name}@champion', '{dest}', '--tracking-uri', '{registry.uri}']))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report = _pull_without_torch([f"models:/{registry.name}@champion", str(dest), "--tracking-uri", registry.uri])
     assert report["model"] == f"{registry.name}/{registry.versions['better'].version}"
     assert report["smoke"]["examples"] >= 5 and report["files_verified"] == len(read_manifest(dest)["files"])
     assert report["conformance"]["graphs"] == ["fp32", "int8"] and report["conformance"]["vectors"] >= 10
@@ -157,20 +159,7 @@ def test_pull_one_precision_takes_its_graph_and_the_serving_files_only(
 
     ref = f"models:/{registry.name}/{registry.versions['better'].version}"
     dest = tmp_path / "int8"
-    code = NO_TORCH + (
-        f"from trainer.pull import main; sys.exit(main(['{ref}', '{dest}', '--tracking-uri', '{registry.uri}', "
-        "'--precision', 'int8']))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report = _pull_without_torch([ref, str(dest), "--tracking-uri", registry.uri, "--precision", "int8"])
     listed = set(read_manifest(registry.bundle)["files"])
     assert {p.name for p in dest.iterdir()} == (listed - {"model.onnx"}) | {MANIFEST, PULLED}
     pulled = json.loads((dest / PULLED).read_text())
