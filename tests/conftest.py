@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,6 +108,31 @@ def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
         "+data.max_samples.train=160",
         *extra,
     ]
+
+
+def crash_and_resume(overrides: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """Run ``overrides`` straight into ``tmp_path/straight``; run it again into ``crashed``, dying as epoch 1
+    starts (a simulated preemption); resume that from its last.ckpt into ``resumed``. Returns the straight
+    and resumed results. The crash is injected in EpochSeed's hook: the failure, not the subject."""
+    from trainer.config import compose
+    from trainer.train import run_train
+    from trainer.training.resume import EpochSeed
+
+    straight = run_train(compose("train", overrides), tmp_path / "straight")
+    original = EpochSeed.on_train_epoch_start
+
+    def crash_at_epoch_1(self: Any, trainer: Any, pl_module: Any) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated preemption")
+        original(self, trainer, pl_module)
+
+    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", crash_at_epoch_1)
+    with pytest.raises(RuntimeError, match="simulated preemption"):
+        run_train(compose("train", overrides), tmp_path / "crashed")
+    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", original)
+    ckpt = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
+    resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
+    return straight, resumed
 
 
 @pytest.fixture(scope="session")

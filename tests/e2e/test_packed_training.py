@@ -13,13 +13,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from tests.conftest import require_demo_data, tiny_overrides
+from tests.conftest import crash_and_resume, require_demo_data, tiny_overrides
 from trainer.config import compose
 from trainer.data import prepare_data
 from trainer.data.datamodule import TextDataModule
 from trainer.data.packing import is_packed
 from trainer.models.sources import load_classifier
-from trainer.train import run_train
 from trainer.training.fit import build_module, build_trainer, loss_weights
 from trainer.training.settings import TrainSettings
 
@@ -69,28 +68,11 @@ def test_packed_batches_give_the_padded_logits_inside_a_real_fit(tmp_path: Path)
 
 def test_packed_run_trains_saves_and_resumes_exactly(tmp_path: Path, monkeypatch) -> None:
     require_demo_data()
-    from trainer.training.resume import EpochSeed
-
     overrides = tiny_overrides(tmp_path, "loader=packed", "trainer.max_epochs=2")
-    straight = run_train(compose("train", overrides), tmp_path / "straight")
+    straight, resumed = crash_and_resume(overrides, tmp_path, monkeypatch)
     assert straight is not None
     assert len(straight.metrics["val_history"]) == 2
     assert (tmp_path / "straight" / "model" / "model.safetensors").is_file()
-
-    original = EpochSeed.on_train_epoch_start
-
-    def crash_at_epoch_1(self, trainer, pl_module) -> None:  # the injected failure, not the subject
-        if trainer.current_epoch == 1:
-            raise RuntimeError("simulated preemption")
-        original(self, trainer, pl_module)
-
-    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", crash_at_epoch_1)
-    with pytest.raises(RuntimeError, match="simulated preemption"):
-        run_train(compose("train", overrides), tmp_path / "crashed")
-    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", original)
-
-    ckpt = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
-    resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
     assert resumed is not None
     assert resumed.metrics["val_history"] == straight.metrics["val_history"]
     weights = {

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import require_demo_data, tiny_overrides
+from tests.conftest import crash_and_resume, require_demo_data, tiny_overrides
 from trainer.config import compose
 from trainer.train import run_train
 
@@ -140,26 +140,9 @@ def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Pat
 def test_resume_after_a_crash_is_exact(tmp_path: Path, monkeypatch) -> None:
     """A 2-epoch run that dies after epoch 0, resumed from last.ckpt, ends with the uninterrupted run's weights."""
     require_demo_data()
-    from trainer.training.resume import EpochSeed
-
     overrides = tiny_overrides(tmp_path, "trainer.max_epochs=2", "model.freeze_embeddings=false")
-    straight = run_train(compose("train", overrides), tmp_path / "straight")
+    straight, resumed = crash_and_resume(overrides, tmp_path, monkeypatch)
     assert straight is not None
-
-    original = EpochSeed.on_train_epoch_start
-
-    def crash_at_epoch_1(self, trainer, pl_module) -> None:  # the injected failure, not the subject
-        if trainer.current_epoch == 1:
-            raise RuntimeError("simulated preemption")
-        original(self, trainer, pl_module)
-
-    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", crash_at_epoch_1)
-    with pytest.raises(RuntimeError, match="simulated preemption"):
-        run_train(compose("train", overrides), tmp_path / "crashed")
-    monkeypatch.setattr(EpochSeed, "on_train_epoch_start", original)
-
-    ckpt = tmp_path / "crashed" / "checkpoints" / "last.ckpt"
-    resumed = run_train(compose("train", [*overrides, f"ckpt_path={ckpt}"]), tmp_path / "resumed")
     assert resumed is not None
     # The whole history, epoch 0 from the checkpoint (issue 13 #6: it used to hold only the resumed epochs).
     assert resumed.metrics["val_history"] == straight.metrics["val_history"]
