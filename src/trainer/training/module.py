@@ -161,6 +161,23 @@ class ClassifierModule(pl.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: Any = None
+    ) -> None:
+        """Clip by norm here under bf16-mixed, so a fused optimiser can run there.
+
+        Lightning refuses to clip for any optimiser that unscales internally (``fused=True``) under every
+        mixed-precision plugin, because fp16's loss scaler would leave scaled gradients. bf16-mixed has no
+        scaler: its gradients are already real, so clipping them before the step is exactly Lightning's own
+        ``clip_grad_by_norm``. fp16 and every other precision keep Lightning's path (and its refusal).
+        """
+        plugin = self.trainer.precision_plugin
+        by_norm = gradient_clip_algorithm is None or gradient_clip_algorithm == "norm"  # a str enum
+        if gradient_clip_val and by_norm and getattr(plugin, "scaler", "absent") is None:
+            torch.nn.utils.clip_grad_norm_(list(plugin.main_params(optimizer)), gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
 
 @torch.inference_mode()
 def predict_logits(module: ClassifierModule, loader: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
