@@ -11,6 +11,7 @@ the output of :func:`normalize_text` changes for any input.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -115,27 +116,55 @@ def _decode_escaped_utf16(match: re.Match[str]) -> str:
     return b"".join(int(u, 16).to_bytes(2, "little") for u in units).decode("utf-16-le", errors="ignore")
 
 
+@functools.lru_cache(maxsize=16)
+def _user_run_pattern(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:(?<=\s)|^)(?:@?{re.escape(word)}[:,]?\s+)*@?{re.escape(word)}(?=\W|$)")
+
+
 def _collapse_user_runs(text: str, word: str, replacement: str) -> str:
-    run = re.compile(rf"(?:(?<=\s)|^)(?:@?{re.escape(word)}[:,]?\s+)*@?{re.escape(word)}(?=\W|$)")
-    return run.sub(replacement, text)
+    if word not in text:  # every match contains the word itself
+        return text
+    return _user_run_pattern(word).sub(replacement, text)
+
+
+def _repair_escapes(text: str) -> str:
+    if "\\" not in text:  # every repair starts at a backslash
+        return text
+    text = _repair_truncated_tail(text)
+    text = _ESCAPED_BYTES.sub(_decode_escaped_bytes, text)
+    text = _ESCAPED_UTF16.sub(_decode_escaped_utf16, text)
+    text = _LITERAL_NEWLINE.sub("\n", text)
+    return _LITERAL_TAB.sub(" ", text)
+
+
+def _strip_zero_width(text: str) -> str:
+    if text.isascii():  # every character these remove is outside ASCII
+        return text
+    return _ZWJ_OUTSIDE_EMOJI.sub("", _ZERO_WIDTH.sub("", text))
+
+
+def _normalize_whitespace(text: str) -> str:
+    text = _HSPACE.sub(" ", text)
+    if "\n" in text:  # every match of _MANY_NEWLINES holds a newline
+        text = _MANY_NEWLINES.sub("\n", text)
+    return text.strip()
 
 
 def normalize_text(text: str, cfg: NormalizerConfig) -> str:
-    """Return ``text`` repaired and masked according to ``cfg`` (pure, deterministic)."""
+    """Return ``text`` repaired and masked according to ``cfg`` (pure, deterministic).
+
+    Each step is skipped when the text holds nothing it could match (a backslash, a non-ASCII character,
+    ``://``, ``@``, the placeholder word): the same output, at a fraction of the regex passes per post.
+    """
     if cfg.repair_escapes:
-        text = _repair_truncated_tail(text)
-        text = _ESCAPED_BYTES.sub(_decode_escaped_bytes, text)
-        text = _ESCAPED_UTF16.sub(_decode_escaped_utf16, text)
-        text = _LITERAL_NEWLINE.sub("\n", text)
-        text = _LITERAL_TAB.sub(" ", text)
-    if cfg.unicode_nfc:
+        text = _repair_escapes(text)
+    if cfg.unicode_nfc and not text.isascii():  # ASCII text is always NFC
         text = unicodedata.normalize("NFC", text)
     if cfg.strip_zero_width:
-        text = _ZERO_WIDTH.sub("", text)
-        text = _ZWJ_OUTSIDE_EMOJI.sub("", text)
+        text = _strip_zero_width(text)
     if cfg.mask_urls:
         text = _URL.sub(cfg.url_token, text)
-    if cfg.mask_users:
+    if cfg.mask_users and "@" in text:  # a handle starts with "@"
         text = _HANDLE.sub(cfg.user_token, text)
     if cfg.collapse_user_runs:
         text = _collapse_user_runs(text, cfg.user_placeholder, cfg.user_token if cfg.mask_users else "USER")
@@ -143,9 +172,7 @@ def normalize_text(text: str, cfg: NormalizerConfig) -> str:
             # "@USER @USER @USER" from masked handles collapses the same way.
             text = _collapse_user_runs(text, cfg.user_token.lstrip("@"), cfg.user_token)
     if cfg.normalize_whitespace:
-        text = _HSPACE.sub(" ", text)
-        text = _MANY_NEWLINES.sub("\n", text)
-        text = text.strip()
+        text = _normalize_whitespace(text)
     if cfg.lowercase:
         text = text.lower()
     return text
