@@ -54,3 +54,15 @@ def test_tiny_run_reports_every_variant(tmp_path: Path) -> None:
     assert report["ratios"]["fw_bucket/hf_best"] > 0
     assert report["data"]["demo_fallback"] == (report["data"]["name"] == "demo")
     assert "fw_bucket" in docs.read_text().splitlines()[-1]
+
+
+def test_repeats_report_the_median_run_and_every_rate(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    variants = "hf_best,fw_shipped_bf16"  # bf16 with the fused AdamW: the module clips (Lightning would refuse)
+    _script().main(["--tiny", "--variants", variants, "--repeats", "3", "--out", str(out), "--no-docs"])
+    results = json.loads(out.read_text())["results"]
+    for name in variants.split(","):
+        rates = results[name]["useful_tokens_per_s_runs"]
+        assert results[name]["repeats"] == 3 and len(rates) == 3
+        assert results[name]["useful_tokens_per_s"] == sorted(rates)[1]  # the median run's own figures
+    assert "trainer.precision=bf16-mixed" in results["fw_shipped_bf16"]["overrides"]

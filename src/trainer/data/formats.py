@@ -34,6 +34,8 @@ FASTTEXT_PREFIX = "__label__"
 _LEADING_LABEL = re.compile(r"\s*" + FASTTEXT_PREFIX + r"(\S*)")
 # Rows named in an error that counts many (missing text files).
 _SHOWN = 5
+# Distinct values up to which a streamed CSV column shares one str object per value.
+_SHARED_VALUES = 256
 
 
 @dataclass
@@ -126,6 +128,9 @@ def _stream_csv(path: Path, encoding: str, delimiter: str, needed: list[str]) ->
             raise _Irregular
         picks = [(c, header.index(c)) for c in dict.fromkeys(needed)]
         values: dict[str, list[Any]] = {c: [] for c, _ in picks}
+        # Label and language cells repeat a few values: one str object per value, not per cell (12 label
+        # columns x 1M rows were ~600 MB of "0"/"1" strings). A column stops sharing once it has many values.
+        pools: dict[str, dict[str, str] | None] = {c: {} for c, _ in picks}
         lines: list[int | None] = []
         start = reader.line_num + 1
         for cells in reader:
@@ -133,7 +138,12 @@ def _stream_csv(path: Path, encoding: str, delimiter: str, needed: list[str]) ->
                 if len(cells) != len(header):
                     raise _Irregular
                 for column, j in picks:
-                    values[column].append(cells[j])
+                    cell, pool = cells[j], pools[column]
+                    if pool is not None:
+                        cell = pool.setdefault(cell, cell)
+                        if len(pool) > _SHARED_VALUES:
+                            pools[column] = None
+                    values[column].append(cell)
                 lines.append(start)
             start = reader.line_num + 1
     if not lines:

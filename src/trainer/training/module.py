@@ -7,6 +7,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -173,7 +174,9 @@ class ClassifierModule(pl.LightningModule):
         """
         plugin = self.trainer.precision_plugin
         by_norm = gradient_clip_algorithm is None or gradient_clip_algorithm == "norm"  # a str enum
-        if gradient_clip_val and by_norm and getattr(plugin, "scaler", "absent") is None:
+        # MixedPrecision only (single device, DDP: gradients are whole and reduced by now); FSDP's plugin is another
+        # class and keeps Lightning's path, which clips sharded gradients correctly.
+        if gradient_clip_val and by_norm and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
             torch.nn.utils.clip_grad_norm_(list(plugin.main_params(optimizer)), gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
