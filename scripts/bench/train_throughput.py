@@ -106,10 +106,18 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fw_shipped_bf16": ("fw", ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed"]),
     "fw_shipped_bf16_pad1": (
         "fw",
-        ["loader=bucketed", "module=fused_cpu", "trainer.precision=bf16-mixed", "loader.pad_to_multiple_of=1",
-         "loader.max_tokens=auto1"],
+        [
+            "loader=bucketed",
+            "module=fused_cpu",
+            "trainer.precision=bf16-mixed",
+            "loader.pad_to_multiple_of=1",
+            "loader.max_tokens=auto1",
+        ],
     ),
-    "fw_shipped_bf16_compile": ("fw", ["loader=bucketed", "module=fused_cpu", "trainer.precision=bf16-mixed", "compile"]),
+    "fw_shipped_bf16_compile": (
+        "fw",
+        ["loader=bucketed", "module=fused_cpu", "trainer.precision=bf16-mixed", "compile"],
+    ),
     # Padding-free packing (configs/loader/packed.yaml): rows first-fit into pack_length-token sequences.
     "fw_packed": ("fw", ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1"]),
     "fw_packed_pad1": (

@@ -30,22 +30,27 @@ class _GradNorms(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         def record(optimizer: torch.optim.Optimizer, *_: object) -> None:
             grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-            self.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+            self.norms.append(
+                float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+            )
 
         trainer.optimizers[0].register_step_post_hook(record)
 
 
 def _batches(n: int = 4) -> DataLoader:
     gen = torch.Generator().manual_seed(0)
-    return DataLoader([
-        {
-            "input_ids": torch.randint(5, 1000, (4, 9), generator=gen),
-            "attention_mask": torch.ones(4, 9, dtype=torch.long),
-            "labels": torch.randint(0, 2, (4,), generator=gen),
-            "lang_idx": torch.zeros(4, dtype=torch.long),
-        }
-        for _ in range(n)
-    ], batch_size=None)
+    return DataLoader(
+        [
+            {
+                "input_ids": torch.randint(5, 1000, (4, 9), generator=gen),
+                "attention_mask": torch.ones(4, 9, dtype=torch.long),
+                "labels": torch.randint(0, 2, (4,), generator=gen),
+                "lang_idx": torch.zeros(4, dtype=torch.long),
+            }
+            for _ in range(n)
+        ],
+        batch_size=None,
+    )
 
 
 def _fit(tmp_path, precision: str | MixedPrecision, clip: float | None) -> _GradNorms:  # type: ignore[no-untyped-def]
