@@ -104,6 +104,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fw_shipped_budget_double": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.max_tokens=budget_double"]),
     # trainer=cpu_bf16's setting, spelled as an override so that --device cuda keeps trainer=gpu.
     "fw_shipped_bf16": ("fw", ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed"]),
+    # 32 rows of similar length per batch (no token budget): HF's batch shapes, tighter buckets.
+    "fw_rows_bf16": (
+        "fw",
+        ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed", "loader.max_tokens=null"],
+    ),
     "fw_shipped_bf16_pad1": (
         "fw",
         [
