@@ -107,6 +107,7 @@ def build_trainer(
     ``use_distributed_sampler=False``: :class:`~trainer.data.datamodule.TextDataModule` shards every loader
     itself (every rank the same number of batches, resumable), so Lightning must not replace its samplers.
     """
+    warn_if_bf16_is_emulated(trainer_args)
     return pl.Trainer(
         **trainer_args,
         use_distributed_sampler=False,
@@ -117,6 +118,21 @@ def build_trainer(
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
+
+
+def warn_if_bf16_is_emulated(trainer_args: dict[str, Any]) -> bool:
+    """Warn (and return True) for bf16 on a CPU without bf16 matrix units, where it is slower than fp32."""
+    cpu = trainer_args.get("accelerator") == "cpu"
+    if not (cpu and str(trainer_args.get("precision", "")).startswith("bf16")):
+        return False
+    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+        return False
+    log.warning(
+        "trainer.precision=%s on a CPU without AMX or AVX512-BF16: bf16 is emulated there and slower than fp32; "
+        "use trainer=cpu (32-true)",
+        trainer_args.get("precision"),
+    )
+    return True
 
 
 def load_best(module: ClassifierModule, trainer: pl.Trainer, best: ModelCheckpoint) -> ClassifierModule:

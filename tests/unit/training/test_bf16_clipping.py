@@ -89,3 +89,17 @@ def test_fp16_keeps_lightnings_refusal(tmp_path) -> None:  # type: ignore[no-unt
     with pytest.raises(RuntimeError, match="does not allow for gradient clipping"):
         # On CPU Lightning turns precision="16-mixed" into bf16, so the fp16 plugin is built by hand.
         _fit(tmp_path, MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu")), 1.0)
+
+
+def test_bf16_on_a_cpu_without_bf16_units_warns(monkeypatch: pytest.MonkeyPatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    from trainer.training.fit import warn_if_bf16_is_emulated
+
+    args = {"accelerator": "cpu", "precision": "bf16-mixed"}
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert warn_if_bf16_is_emulated(args)
+    assert "use trainer=cpu" in caplog.text
+    assert not warn_if_bf16_is_emulated({**args, "precision": "32-true"})
+    assert not warn_if_bf16_is_emulated({**args, "accelerator": "gpu"})
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert not warn_if_bf16_is_emulated(args)
