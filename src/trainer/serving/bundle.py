@@ -397,4 +397,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def verify_bundle(folder: Path) -> dict[str, Any]:
-    return Bundle(folder).verify()
+    """Every file against ``manifest.json``; a folder pulled with ``--precision`` only for the files it took."""
+    from trainer.serving.pulled import read_pulled, verify_pulled  # pulled.py builds on this module
+
+    bundle = Bundle(folder)
+    pulled = read_pulled(bundle.path)
+    return bundle.verify() if pulled is None else verify_pulled(bundle, pulled["files"])

@@ -16,7 +16,7 @@ should split the cores between them (``threads=1`` each for many small workers),
 Inter-op threads stay at 1: a BERT graph is one chain of nodes, there is nothing to run beside it.
 
 A folder pulled with ``python -m trainer.pull --precision P`` holds one graph; it says so in
-``pulled.json`` (:data:`PULLED`), and asking it for another precision is refused by name.
+``pulled.json`` (:mod:`trainer.serving.pulled`), and asking it for another precision is refused by name.
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ from tokenizers import Tokenizer
 
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import normalize_text
-from trainer.serving.bundle import MANIFEST, Bundle, BundleError, sha256_file
+from trainer.serving.bundle import Bundle, BundleError
 from trainer.serving.precisions import PRECISIONS
+from trainer.serving.pulled import read_pulled, verify_pulled
 
-# Written by ``trainer.pull --precision``: which precision the folder holds and which files it took.
-PULLED = "pulled.json"
 DEFAULT_MAX_TOKENS = 4096  # padded tokens per session call: ~0.5 MB of int64 ids, fast on a CPU cache
 
 
@@ -166,51 +165,6 @@ def micro_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> lis
     if batch:
         out.append(batch)
     return out
-
-
-# -- folders pulled with --precision ---------------------------------------------------------------
-def read_pulled(folder: Path) -> dict[str, Any] | None:
-    """``pulled.json`` of a folder pulled with ``--precision`` (None for a whole bundle)."""
-    path = Path(folder) / PULLED
-    if not path.is_file():
-        return None
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except json.JSONDecodeError as err:
-        raise BundleError(f"{path}: not valid JSON ({err})") from None
-
-
-def write_pulled(folder: Path, precision: str, taken: Sequence[str], omitted: Sequence[str], **info: Any) -> None:
-    """Say in the folder which precision it holds, which files were taken and which left on the server."""
-    record = {"precision": precision, "files": sorted(taken), "omitted": sorted(omitted), **info}
-    (Path(folder) / PULLED).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
-
-def verify_pulled(bundle: Bundle, taken: Sequence[str]) -> dict[str, Any]:
-    """Check the files a ``--precision`` pull took against the manifest; the others must be absent.
-
-    Like :meth:`Bundle.verify` for the files in ``taken`` (present, same size and sha256, nothing
-    unlisted but :data:`PULLED`); a manifest naming a path outside the folder is refused first.
-    """
-    manifest = bundle.manifest()
-    expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
-    unsafe = [rel for rel in expected if bundle.leaves_bundle(rel)]
-    if unsafe:
-        raise BundleError(f"bundle {bundle.path}: {MANIFEST} names paths outside the bundle: {unsafe}")
-    problems = [f"{rel}: {PULLED} lists it, {MANIFEST} does not" for rel in taken if rel not in expected]
-    for rel in taken:
-        path, entry = bundle.path / rel, expected.get(rel)
-        if entry is None:
-            continue
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
-            problems.append(f"{rel}: size or sha256 differs from the manifest")
-    extra = sorted(set(bundle.file_names()) - set(taken) - {PULLED})
-    problems += [f"{rel}: not taken by the pull" for rel in extra]
-    if problems:
-        raise BundleError(f"bundle {bundle.path} does not match {MANIFEST}: " + "; ".join(problems))
-    return manifest
 
 
 def _choose_graph(bundle: Bundle, model: str, pulled: dict[str, Any] | None) -> Path:

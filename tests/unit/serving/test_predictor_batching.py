@@ -19,9 +19,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from tests.unit.serving.toy_graph import INPUTS, masked_mean_graph
 from trainer.data.labels import LabelMap
-from trainer.serving.bundle import Bundle, BundleError
+from trainer.serving.bundle import Bundle, BundleError, verify_bundle
 from trainer.serving.precisions import FP32, PRECISIONS
-from trainer.serving.predictor import PULLED, BundlePredictor, micro_batches, verify_pulled, write_pulled
+from trainer.serving.predictor import BundlePredictor, micro_batches
+from trainer.serving.pulled import PULLED, verify_pulled, write_pulled
 
 WORDS = [f"w{i}" for i in range(40)]
 LABELS = LabelMap("multiclass", ("none", "propaganda", "incitement"))
@@ -128,9 +129,13 @@ def test_a_folder_pulled_with_one_precision_verifies_and_refuses_the_other_by_na
         BundlePredictor(toy, "fp32")
     with pytest.raises(BundleError, match=r"model\.onnx: missing"):
         Bundle(toy).verify()  # the whole-bundle check still says what is absent
+    # The deployer's check (README) reads pulled.json: the files the pull took, each against the manifest.
+    assert verify_bundle(toy)["files"].keys() >= set(taken)
     (toy / "labels.json").write_text((toy / "labels.json").read_text().replace("propaganda", "propagandA"))
     with pytest.raises(BundleError, match=r"labels\.json: size or sha256 differs"):
         verify_pulled(Bundle(toy), taken)
+    with pytest.raises(BundleError, match=r"labels\.json: size or sha256 differs"):
+        verify_bundle(toy)
     (toy / "extra.txt").write_text("x")
     with pytest.raises(BundleError, match=r"extra\.txt: not taken by the pull"):
         BundlePredictor(toy, verify=True)
