@@ -150,15 +150,35 @@ def test_modules_to_exclude_matches_exporter_module_paths() -> None:
     ) == ["/model/bert/encoder/layer.1/output/dense/MatMul", "n_cls", "n_q"]
     with pytest.raises(ValueError, match="matches no node"):
         excluded_nodes(graph, QuantizeSettings(modules_to_exclude=["pooler"]))
+    # quantization=dynamic_faithful: every layer's FFN and attention output projection, BERT or RoBERTa naming.
+    from trainer.config import compose, to_container
+
+    faithful = quantize_settings_from_dict(
+        to_container(compose("export", ["source=x", "quantization=dynamic_faithful"]))["quantization"]
+    )
+    outputs = [
+        onnx.helper.make_node("MatMul", ["x", "w"], [f"o{i}"], name=name)
+        for i, name in enumerate(
+            [
+                "/model/bert/encoder/layer.0/output/dense/MatMul",
+                "/model/bert/encoder/layer.11/attention/output/dense/MatMul",
+                "/model/roberta/encoder/layer.3/output/dense/MatMul",
+                "/model/bert/encoder/layer.0/intermediate/dense/MatMul",
+                "/model/bert/pooler/dense/MatMul",
+            ]
+        )
+    ]
+    kept = excluded_nodes(onnx.helper.make_model(onnx.helper.make_graph(outputs, "g", [], [])), faithful)
+    assert kept == sorted(n.name for n in outputs[:3])
 
 
 def test_export_config_composes_with_every_quantization_option() -> None:
     from trainer.config import compose, to_container
     from trainer.exporting.gates import gate_settings_from_dict
 
-    for option in ("dynamic", "static", "fp16", "none"):
+    for option in ("dynamic", "dynamic_faithful", "static", "fp16", "none"):
         cfg = to_container(compose("export", ["source=somewhere", f"quantization={option}"]))
-        assert quantize_settings_from_dict(cfg["quantization"]).mode == option
+        assert quantize_settings_from_dict(cfg["quantization"]).mode == option.removesuffix("_faithful")
         gate_settings_from_dict(cfg["gates"])
         assert cfg["out_dir"] is None and cfg["gates"]["parity_atol"] == 1e-4
 
