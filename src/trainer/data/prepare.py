@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.data.formats import FileColumns, data_digest, read_source, source_digests
+from trainer.data.label_cells import LabelMemo
 from trainer.data.labels import LabelMap, build_label_map, encode_targets, mapping_hint
 from trainer.data.normalize import NormalizerConfig, normalize_text
 from trainer.data.reader import DataError
@@ -41,8 +42,6 @@ from trainer.data.splits import (
 )
 
 __all__ = ["Example", "FileColumns", "PreparedData", "SplitRows", "data_digest", "prepare_data", "source_digests"]
-
-_BINARY_VALUES = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "true": 1.0, "false": 0.0}
 
 
 @dataclass
@@ -110,66 +109,12 @@ def _needed_columns(spec: DataSpec) -> list[str]:
     return needed + [c for c in (spec.language_column, spec.id_column) if c]
 
 
-def _is_empty(value: Any) -> bool:
-    return (
-        value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
-    )
-
-
-def _cell_text(value: Any, column: str, where: dict[str, Any]) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        raise DataError("empty cell (no value)", column=column, **where)
-    if not isinstance(value, str | int | float | bool):
-        raise DataError(f"expected text, found {type(value).__name__}", column=column, **where)
-    return str(value)
-
-
 class _Interned(dict[Any, Any]):
     """One object per distinct value (languages, label names): a million rows share a handful."""
 
     def __missing__(self, key: Any) -> Any:
         self[key] = key
         return key
-
-
-def _raw_label(cols: FileColumns, i: int, spec: DataSpec, where: dict[str, Any]) -> Any:
-    """The row's label (a name, or a tuple of names for multi-label); None when it has none."""
-    if spec.task == "multilabel" and spec.label_columns:
-        cells = [cols.values[col][i] for col in spec.label_columns]
-        if any(_is_empty(c) for c in cells):
-            return None
-        positives = []
-        for col, value in zip(spec.label_columns, cells, strict=True):
-            cell = _cell_text(value, col, where).strip().lower()
-            if cell not in _BINARY_VALUES:
-                raise DataError(f"multi-label value must be 0 or 1, found {cell!r}", column=col, **where)
-            if _BINARY_VALUES[cell] == 1.0:
-                positives.append(spec.label_names.get(col, col))
-        return tuple(positives)
-    assert spec.label_column  # checked by DataSpec.validate
-    value = cols.values[spec.label_column][i]
-    if isinstance(value, tuple):  # fastText: the line's __label__ values
-        if spec.task != "multilabel" and len(value) > 1:
-            raise DataError(
-                f"has {len(value)} labels {list(value)}; task={spec.task} takes one per row "
-                "(task: multilabel reads several)",
-                column=spec.label_column,
-                **where,
-            )
-        names = tuple(spec.label_name(v) for v in value)
-        return names if spec.task == "multilabel" else names[0]
-    if spec.task == "multilabel":
-        if value is None or (isinstance(value, float) and value != value):
-            return None  # an empty string is a row with no positive label
-        cell = _cell_text(value, spec.label_column, where)
-        parts = [p.strip() for p in cell.split(spec.label_delimiter) if p.strip()]
-        return tuple(spec.label_name(p) for p in parts)
-    if _is_empty(value):
-        return None
-    cell = _cell_text(value, spec.label_column, where).strip()
-    if cell.endswith(".0") and cell[:-2].lstrip("-").isdigit():
-        cell = cell[:-2]  # 1.0 from a float column is the label "1"
-    return spec.label_name(cell)
 
 
 @dataclass
@@ -206,7 +151,7 @@ def _examples(
     """The rows of one file, checked in file order (the first bad row is the one reported)."""
     texts = normalize_many(cols.values[spec.text_column], spec.normalizer)
     out = SplitRows.empty([cols.source])
-    interned = _Interned()
+    interned, labels = _Interned(), LabelMemo()
     default_lang = source.language or spec.language or "und"
     for i, text in enumerate(texts):
         where: dict[str, Any] = {"file": cols.source, "row": i + 1, "line": cols.lines[i]}
@@ -222,7 +167,7 @@ def _examples(
                 )
             out.dropped_empty += 1
             continue
-        raw_label = _raw_label(cols, i, spec, where)
+        raw_label = labels.label(cols, i, spec, where)
         if raw_label is None:
             empty.add("train" if split_key == "all" else split_key, where)  # rows of files.all: before splitting
             continue
