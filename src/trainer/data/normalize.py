@@ -143,8 +143,14 @@ def _strip_zero_width(text: str) -> str:
     return _ZWJ_OUTSIDE_EMOJI.sub("", _ZERO_WIDTH.sub("", text))
 
 
+# ASCII characters besides " " that Python's \s holds and "\n" (which _HSPACE leaves alone).
+_ASCII_HSPACE_OTHER = "\t\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
 def _normalize_whitespace(text: str) -> str:
-    text = _HSPACE.sub(" ", text)
+    # ASCII text whose only horizontal space is single " " has nothing for _HSPACE to change.
+    if not text.isascii() or "  " in text or any(c in text for c in _ASCII_HSPACE_OTHER):
+        text = _HSPACE.sub(" ", text)
     if "\n" in text:  # every match of _MANY_NEWLINES holds a newline
         text = _MANY_NEWLINES.sub("\n", text)
     return text.strip()
@@ -162,7 +168,7 @@ def normalize_text(text: str, cfg: NormalizerConfig) -> str:
         text = unicodedata.normalize("NFC", text)
     if cfg.strip_zero_width:
         text = _strip_zero_width(text)
-    if cfg.mask_urls:
+    if cfg.mask_urls and ("://" in text or "www." in text.lower()):  # every link holds one (any case)
         text = _URL.sub(cfg.url_token, text)
     if cfg.mask_users and "@" in text:  # a handle starts with "@"
         text = _HANDLE.sub(cfg.user_token, text)
