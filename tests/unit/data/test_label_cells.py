@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import data_config
 from trainer.data import DataError, data_spec_from_dict
 from trainer.data.formats import FileColumns
 from trainer.data.label_cells import LabelMemo, raw_label
-from tests.conftest import data_config
 
 COLUMNS = ["HS", "Abusive", "HS_Group"]
 
 
 def _spec(**overrides: object):  # type: ignore[no-untyped-def]
-    return data_spec_from_dict(data_config("cells", {s: f"{s}.csv" for s in ("train", "validation", "test")}, **overrides))
+    return data_spec_from_dict(
+        data_config("cells", {s: f"{s}.csv" for s in ("train", "validation", "test")}, **overrides)
+    )
 
 
 def _where(i: int) -> dict[str, object]:
