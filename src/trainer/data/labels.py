@@ -122,7 +122,15 @@ def encode_targets(
 
     index = label_map.label2id
     out: list[Any] = []
+    # One target per distinct raw label (a million rows hold a handful); multi-label rows with equal label sets
+    # share one (read-only) 0/1 list. An unknown label raises at its first row, as without the memo.
+    known: dict[Any, Any] = {}
     for e in rows:
+        try:
+            out.append(known[e.raw_label])
+            continue
+        except (KeyError, TypeError):  # TypeError: an unhashable raw label, encoded afresh
+            pass
         values = e.raw_label if isinstance(e.raw_label, tuple) else (e.raw_label,)
         mapped = [mapping.get(str(v), str(v)) for v in values] if mapping else list(values)
         unknown = [v for v, m in zip(values, mapped, strict=True) if m not in index]
@@ -134,8 +142,12 @@ def encode_targets(
                 column=column,
                 line=e.line,
             )
-        if label_map.task == "multilabel":
-            out.append([1.0 if n in mapped else 0.0 for n in label_map.names])
-        else:
-            out.append(index[mapped[0]])
+        target = (
+            [1.0 if n in mapped else 0.0 for n in label_map.names]
+            if label_map.task == "multilabel"
+            else index[mapped[0]]
+        )
+        if type(e.raw_label) in (str, tuple) and len(known) < 10_000:  # 1 and True are one key, not one label
+            known[e.raw_label] = target
+        out.append(target)
     return out

@@ -76,13 +76,17 @@ class SplitRows(Sequence[Example]):
         return cls(sources, **{c: [] for c in COLUMNS if c != "labels"}, labels=None)
 
     def append(self, ident: str, text: str, lang: str, raw_label: Any, source: int, row: int, line: int | None) -> None:
-        self.ids.append(ident)
-        self.texts.append(text)
-        self.langs.append(lang)
-        self.raw_labels.append(raw_label)
-        self.source_index.append(source)
-        self.rows.append(row)
-        self.lines.append(line)
+        columns = self.__dict__  # the lists themselves: no descriptor call per column per row
+        if "lines" not in columns:  # rows read back from Arrow: materialise the lists once
+            for name in ("ids", "texts", "langs", "raw_labels", "source_index", "rows", "lines"):
+                getattr(self, name)
+        columns["ids"].append(ident)
+        columns["texts"].append(text)
+        columns["langs"].append(lang)
+        columns["raw_labels"].append(raw_label)
+        columns["source_index"].append(source)
+        columns["rows"].append(row)
+        columns["lines"].append(line)
 
     @classmethod
     def concat(cls, parts: list[SplitRows]) -> SplitRows:

@@ -52,3 +52,25 @@ def test_only_text_cells_are_remembered() -> None:
     got = [memo.label(cols, i, spec, _where(i)) for i in range(4)]
     assert got == [raw_label(cols, i, spec, _where(i)) for i in range(4)]
     assert got[1] == "True" and got[0] == "1" and list(memo) == ["1"]
+
+
+def test_encode_targets_memo_keeps_values_and_the_first_unknown_row() -> None:
+    from dataclasses import dataclass
+
+    from trainer.data.labels import LabelMap, encode_targets
+
+    @dataclass
+    class Row:
+        raw_label: object
+        source: str = "train.csv"
+        row: int = 0
+        line: int | None = None
+
+    multi = LabelMap("multilabel", ("a", "b", "c"))
+    rows = [Row(("a", "c"), row=i + 1) for i in range(3)] + [Row((), row=4), Row(("b",), row=5)]
+    assert encode_targets(rows, multi) == [[1.0, 0.0, 1.0]] * 3 + [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    single = LabelMap("multiclass", ("x", "y", "z"))
+    rows = [Row("x", row=1), Row("y", row=2), Row("x", row=3), Row("w", row=4), Row("x", row=5)]
+    with pytest.raises(DataError, match=r"row 4.*label 'w' is not one of the labels"):
+        encode_targets(rows, single)
+    assert encode_targets(rows[:3] + rows[4:], single) == [0, 1, 0, 0]
