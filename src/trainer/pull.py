@@ -33,10 +33,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from trainer.serving.bundle import CONFORMANCE, MANIFEST, Bundle, BundleError, sha256_file, verify_bundle
+from trainer.serving.bundle import (
+    CONFORMANCE,
+    MANIFEST,
+    Bundle,
+    BundleError,
+    sha256_file,
+    verify_bundle,
+    verify_pulled,
+    write_pulled,
+)
 from trainer.serving.conformance import check_conformance
 from trainer.serving.precisions import PRECISIONS
-from trainer.serving.pulled import verify_pulled, write_pulled
 from trainer.serving.smoke import check_smoke, read_smoke
 from trainer.tracking.bundle_store import RegisteredBundle, download_bundle, download_files, find_bundle
 from trainer.tracking.registry import MANIFEST_TAG, RUN_MANIFEST_TAG, RegistryError

@@ -26,7 +26,8 @@ from tests.e2e.eval_support import log_run_folder
 from trainer.data.labels import LabelMap
 from trainer.exporting.quantize import QuantizeSettings, excluded_nodes, module_path, quantize_settings_from_dict
 from trainer.scoring.metrics import predict_labels
-from trainer.serving.bundle import BundleError, contract, verify_bundle, write_manifest
+from trainer.serving.bundle import BundleError, verify_bundle, write_manifest
+from trainer.serving.contract import contract
 from trainer.serving.predictor import decide, scores_from_logits
 
 LABELS = ["incitement", "not_extremist", "propaganda", "recruitment"]

@@ -155,8 +155,8 @@ def test_pull_one_precision_takes_its_graph_and_the_serving_files_only(
 ) -> None:
     """``--precision int8``: no fp32 graph downloaded, every file taken checked, the folder says what it holds."""
     from trainer.pull import pull
+    from trainer.serving.bundle import PULLED
     from trainer.serving.predictor import BundlePredictor
-    from trainer.serving.pulled import PULLED
 
     ref = f"models:/{registry.name}/{registry.versions['better'].version}"
     dest = tmp_path / "int8"

@@ -45,7 +45,8 @@ from trainer.exporting.onnx_graph import (
 from trainer.exporting.quantize import QuantizeSettings, quantize_model
 from trainer.runs.folder import CALIBRATION, THRESHOLDS
 from trainer.runs.provenance import git_state, versions
-from trainer.serving.bundle import Bundle, contract, decision_rule
+from trainer.serving.bundle import Bundle
+from trainer.serving.contract import contract, decision_rule
 from trainer.serving.precisions import FP32, PRECISIONS, Precision, for_mode
 from trainer.serving.predictor import BundlePredictor
 from trainer.serving.smoke import write_smoke

@@ -2,8 +2,9 @@
 
 :class:`Bundle` owns the file set (graphs through the precision table :mod:`trainer.serving.precisions`,
 tokenizer, ``preprocess.json``, labels, thresholds, calibration, metrics, smoke examples, conformance vectors,
-README) and the checksummed manifest; :func:`contract` describes the graph's inputs and outputs and
-:func:`decision_rule` the one rule from logits to a decision (``labels.json``'s ``decision`` block).
+README), the checksummed manifest, and ``pulled.json`` of a folder pulled with ``--precision`` (which files it
+took: :func:`verify_bundle` checks exactly those). What the manifest's contract and ``labels.json``'s decision
+block say is built by :mod:`trainer.serving.contract`.
 
 Torch-free on purpose (stdlib only): deployers verify a bundle with :func:`verify_bundle` on machines
 that have onnxruntime and nothing else, and :mod:`trainer.predict` imports this module.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -35,6 +37,8 @@ METRICS = "metrics.json"
 SMOKE = "smoke.json"
 CONFORMANCE = "conformance.json"
 README = "README.md"
+# Written by ``trainer.pull --precision``: which precision the folder holds and which files it took.
+PULLED = "pulled.json"
 
 BUNDLE_FILES = {
     **{
@@ -296,42 +300,6 @@ class Bundle:
         return manifest
 
 
-def contract(
-    task: str, label_names: list[str], input_names: list[str], max_length: int, temperature: float
-) -> dict[str, Any]:
-    """What a caller feeds the graph and how to read what comes out."""
-    shape = ["batch", "sequence"]
-    meaning = {
-        "input_ids": "token ids from tokenizer.json, padded with its pad id, truncated to max_length",
-        "attention_mask": "1 for real tokens, 0 for padding",
-        "token_type_ids": "all zeros (single-segment input)",
-    }
-    if task == "multilabel":
-        scores = f"sigmoid(logits / {temperature:g}) per label; label k is on when its score >= thresholds[k]"
-    elif task == "binary":
-        scores = (
-            f"softmax(logits / {temperature:g}); the positive label wins when its score >= thresholds[0], "
-            "otherwise the other label"
-        )
-    else:
-        scores = f"softmax(logits / {temperature:g}); the prediction is the argmax"
-    return {
-        "inputs": [{"name": n, "dtype": "int64", "shape": shape, "meaning": meaning[n]} for n in input_names],
-        "outputs": [
-            {
-                "name": "logits",
-                "dtype": "float32",
-                "shape": ["batch", len(label_names)],
-                "meaning": f"unnormalised scores in labels.json order {label_names}; {scores}",
-            }
-        ],
-        "max_length": max_length,
-        "temperature": temperature,
-        "task": task,
-        "labels": label_names,
-    }
-
-
 CONFORMANCE_README = (
     f"`{CONFORMANCE}`: raw texts with what each stage must give (normalised text per `{PREPROCESS}`'s `normalizer_spec`, "
     f"token ids per `tokenization`, then per graph logits, scores and the `{LABELS}` decision, with tolerances). A runtime "
@@ -355,38 +323,6 @@ def tokenization(max_length: int, pad_id: Any) -> dict[str, Any]:
     }
 
 
-def decision_rule(label_map: LabelMap, thresholds: list[float] | None, temperature: float) -> dict[str, Any]:
-    """From logits to a decision, once, as data and words (``labels.json``'s ``decision``, the README).
-
-    The same rule as :func:`trainer.serving.predictor.decide` (and so as training's ``predict_labels``).
-    """
-    names, task, t = list(label_map.names), label_map.task, f"{temperature:g}"
-    block: dict[str, Any] = {"task": task, "labels": names, "temperature": temperature}
-    arithmetic = (
-        "float32 logits; scores computed in float64, rounded to float32; float32 thresholds; equal counts as reached"
-    )
-    if task == "multilabel":
-        per_label = thresholds if thresholds is not None else [0.5] * len(names)
-        block |= {"activation": "sigmoid", "thresholds": dict(zip(names, per_label, strict=True))}
-        rule = f"score_k = sigmoid(logit_k / {t}); label k is on when score_k >= thresholds[k] (none, one or several)"
-        ties = "none: each label is decided on its own"
-    elif task == "binary":
-        pos = names[label_map.positive_index] if label_map.positive_index is not None else None
-        threshold = thresholds[0] if thresholds is not None else 0.5
-        other = next((n for n in names if n != pos), None)
-        block |= {"activation": "softmax", "positive_label": pos, "thresholds": {pos: threshold}}
-        rule = (
-            f"scores = softmax(logits / {t}) (subtract the row's max logit first); the label is {pos!r} when "
-            f"score[{pos!r}] >= {threshold:g}, otherwise {other!r}"
-        )
-        ties = f"a positive score exactly at the threshold is {pos!r}"
-    else:
-        block |= {"activation": "softmax", "thresholds": None}
-        rule = f"scores = softmax(logits / {t}) (subtract the row's max logit first); the label is the argmax"
-        ties = "equal top scores: the first of them in label order"
-    return block | {"rule": rule, "ties": ties, "arithmetic": arithmetic}
-
-
 # The functions callers used before the Bundle type; each is one Bundle method.
 def write_manifest(folder: Path, info: dict[str, Any]) -> dict[str, Any]:
     return Bundle(folder).write_manifest(info)
@@ -398,8 +334,51 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def verify_bundle(folder: Path) -> dict[str, Any]:
     """Every file against ``manifest.json``; a folder pulled with ``--precision`` only for the files it took."""
-    from trainer.serving.pulled import read_pulled, verify_pulled  # pulled.py builds on this module
-
     bundle = Bundle(folder)
     pulled = read_pulled(bundle.path)
     return bundle.verify() if pulled is None else verify_pulled(bundle, pulled["files"])
+
+
+# -- folders pulled with --precision: pulled.json ------------------------------------------------------
+def read_pulled(folder: Path) -> dict[str, Any] | None:
+    """``pulled.json`` of a folder pulled with ``--precision`` (None for a whole bundle)."""
+    path = Path(folder) / PULLED
+    if not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{path}: not valid JSON ({err})") from None
+
+
+def write_pulled(folder: Path, precision: str, taken: Sequence[str], omitted: Sequence[str], **info: Any) -> None:
+    """Say in the folder which precision it holds, which files were taken and which left on the server."""
+    record = {"precision": precision, "files": sorted(taken), "omitted": sorted(omitted), **info}
+    (Path(folder) / PULLED).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def verify_pulled(bundle: Bundle, taken: Sequence[str]) -> dict[str, Any]:
+    """Check the files a ``--precision`` pull took against the manifest; the others must be absent.
+
+    Like :meth:`Bundle.verify` for the files in ``taken`` (present, same size and sha256, nothing
+    unlisted but :data:`PULLED`); a manifest naming a path outside the folder is refused first.
+    """
+    manifest = bundle.manifest()
+    expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
+    unsafe = [rel for rel in expected if bundle.leaves_bundle(rel)]
+    if unsafe:
+        raise BundleError(f"bundle {bundle.path}: {MANIFEST} names paths outside the bundle: {unsafe}")
+    problems = [f"{rel}: {PULLED} lists it, {MANIFEST} does not" for rel in taken if rel not in expected]
+    for rel in taken:
+        path, entry = bundle.path / rel, expected.get(rel)
+        if entry is None:
+            continue
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+            problems.append(f"{rel}: size or sha256 differs from the manifest")
+    extra = sorted(set(bundle.file_names()) - set(taken) - {PULLED})
+    problems += [f"{rel}: not taken by the pull" for rel in extra]
+    if problems:
+        raise BundleError(f"bundle {bundle.path} does not match {MANIFEST}: " + "; ".join(problems))
+    return manifest

@@ -16,7 +16,7 @@ should split the cores between them (``threads=1`` each for many small workers),
 Inter-op threads stay at 1: a BERT graph is one chain of nodes, there is nothing to run beside it.
 
 A folder pulled with ``python -m trainer.pull --precision P`` holds one graph; it says so in
-``pulled.json`` (:mod:`trainer.serving.pulled`), and asking it for another precision is refused by name.
+``pulled.json`` (:func:`trainer.serving.bundle.read_pulled`), and asking it for another precision is refused by name.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ from tokenizers import Tokenizer
 
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import normalize_text
-from trainer.serving.bundle import Bundle, BundleError
+from trainer.serving.bundle import Bundle, BundleError, read_pulled, verify_pulled
 from trainer.serving.precisions import PRECISIONS
-from trainer.serving.pulled import read_pulled, verify_pulled
 
 DEFAULT_MAX_TOKENS = 4096  # padded tokens per session call: ~0.5 MB of int64 ids, fast on a CPU cache
 

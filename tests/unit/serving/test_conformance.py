@@ -20,8 +20,9 @@ from tests.unit.serving.toy_graph import INPUTS, masked_mean_graph
 from trainer.data.labels import LabelMap
 from trainer.data.normalize import NormalizerConfig
 from trainer.exporting.conformance import check_coverage, covered_rules, rule_texts, write_conformance
-from trainer.serving.bundle import Bundle, BundleError, decision_rule
+from trainer.serving.bundle import Bundle, BundleError
 from trainer.serving.conformance import ConformanceError, check_conformance
+from trainer.serving.contract import decision_rule
 from trainer.serving.predictor import BundlePredictor
 
 MAX_LENGTH = 12

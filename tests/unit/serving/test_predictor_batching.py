@@ -19,10 +19,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 
 from tests.unit.serving.toy_graph import INPUTS, masked_mean_graph
 from trainer.data.labels import LabelMap
-from trainer.serving.bundle import Bundle, BundleError, verify_bundle
+from trainer.serving.bundle import PULLED, Bundle, BundleError, verify_bundle, verify_pulled, write_pulled
 from trainer.serving.precisions import FP32, PRECISIONS
 from trainer.serving.predictor import BundlePredictor, micro_batches
-from trainer.serving.pulled import PULLED, verify_pulled, write_pulled
 
 WORDS = [f"w{i}" for i in range(40)]
 LABELS = LabelMap("multiclass", ("none", "propaganda", "incitement"))
