@@ -113,7 +113,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         "fw",
         [
             "loader=bucketed",
-            "module=fused_cpu",
+            "module=fused",
             "trainer.precision=bf16-mixed",
             "loader.pad_to_multiple_of=1",
             "loader.max_tokens=auto1",
@@ -121,7 +121,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     ),
     "fw_shipped_bf16_compile": (
         "fw",
-        ["loader=bucketed", "module=fused_cpu", "trainer.precision=bf16-mixed", "compile"],
+        ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed", "compile"],
     ),
     # Padding-free packing (configs/loader/packed.yaml): rows first-fit into pack_length-token sequences.
     "fw_packed": ("fw", ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1"]),

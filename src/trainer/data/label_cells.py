@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainer.data.formats import FileColumns
+from trainer.data.labels import MEMO_LIMIT
 from trainer.data.reader import DataError
 from trainer.data.spec import DataSpec
 
@@ -70,10 +71,6 @@ def raw_label(cols: FileColumns, i: int, spec: DataSpec, where: dict[str, Any]) 
     return spec.label_name(cell)
 
 
-# Distinct label cells (or 12-column combinations) remembered per file: HS1-shaped data has ~100 combinations.
-_LABEL_MEMO = 10_000
-
-
 class LabelMemo(dict[Any, Any]):
     """:func:`raw_label` per distinct cell text: it depends on the cells alone (``where`` only names a bad row).
 
@@ -94,6 +91,6 @@ class LabelMemo(dict[Any, Any]):
         found = self.get(key, self)
         if found is self:
             found = raw_label(cols, i, spec, where)
-            if len(self) < _LABEL_MEMO:
+            if len(self) < MEMO_LIMIT:
                 self[key] = found
         return found

@@ -104,6 +104,10 @@ def mapping_hint(
     return f" of {of}; map {'it' if len(unmapped) == 1 else 'them'} with {overrides}"
 
 
+# Distinct values a per-file memo of label parsing keeps (labels and raw label cells): a handful to ~100 in practice.
+MEMO_LIMIT = 10_000
+
+
 def encode_targets(
     rows: Sequence[Any],
     label_map: LabelMap,
@@ -147,7 +151,7 @@ def encode_targets(
             if label_map.task == "multilabel"
             else index[mapped[0]]
         )
-        if type(e.raw_label) in (str, tuple) and len(known) < 10_000:  # 1 and True are one key, not one label
+        if type(e.raw_label) in (str, tuple) and len(known) < MEMO_LIMIT:  # 1 and True are one key, not one label
             known[e.raw_label] = target
         out.append(target)
     return out

@@ -172,15 +172,15 @@ class ClassifierModule(pl.LightningModule):
 
         Lightning refuses to clip for any optimiser that unscales internally (``fused=True``) under every
         mixed-precision plugin, because fp16's loss scaler would leave scaled gradients. bf16-mixed has no
-        scaler: its gradients are already real, so clipping them before the step is exactly Lightning's own
-        ``clip_grad_by_norm``. fp16 and every other precision keep Lightning's path (and its refusal).
+        scaler: its gradients are already real, so the plugin's own ``clip_grad_by_norm`` is called directly,
+        past the refusal. fp16 and every other precision keep Lightning's path (and its refusal).
         """
         plugin = self.trainer.precision_plugin
         by_norm = gradient_clip_algorithm is None or gradient_clip_algorithm == "norm"  # a str enum
         # MixedPrecision only (single device, DDP: gradients are whole and reduced by now); FSDP's plugin is another
         # class and keeps Lightning's path, which clips sharded gradients correctly.
         if gradient_clip_val and by_norm and isinstance(plugin, MixedPrecision) and plugin.scaler is None:
-            torch.nn.utils.clip_grad_norm_(list(plugin.main_params(optimizer)), gradient_clip_val)
+            plugin.clip_grad_by_norm(optimizer, gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
