@@ -17,6 +17,7 @@ keys and the data digest) are here too.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -108,12 +109,16 @@ class _Irregular(Exception):
     """The streamed CSV needs the reader's full checks; it reports what it finds in its own words."""
 
 
-def _lines(fh: IO[str]) -> Iterator[str]:
+# Their strict decoders never yield a lone surrogate (the reader's error): no line of theirs needs the check.
+_NO_SURROGATES = frozenset({"utf-8", "utf-8-sig", "iso8859-1", "ascii", "cp1252"})
+
+
+def _lines(fh: IO[str], check_surrogates: bool) -> Iterator[str]:
     first = True
     for line in fh:
         if first:  # a byte-order mark opens the file, not the first column's name (as the reader)
             line, first = line.removeprefix("\ufeff"), False
-        if _SURROGATE.search(line):
+        if check_surrogates and _SURROGATE.search(line):
             raise _Irregular
         yield line
 
@@ -122,7 +127,8 @@ def _stream_csv(path: Path, encoding: str, delimiter: str, needed: list[str]) ->
     """The reader's CSV parse, one line at a time, keeping only ``needed``; raises _Irregular on anything odd."""
     # newline="\n": lines end at LF only, so a lone CR in a quoted field is text and line numbers are grep's.
     with path.open(encoding=encoding, newline="\n") as fh, _csv_field_limit(path.stat().st_size + 1):
-        reader = csv.reader(_lines(fh), delimiter=delimiter)
+        check = codecs.lookup(encoding).name not in _NO_SURROGATES
+        reader = csv.reader(_lines(fh, check), delimiter=delimiter)
         header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
         if not header or len(set(header)) != len(header) or not set(needed) <= set(header):
             raise _Irregular

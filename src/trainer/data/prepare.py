@@ -5,31 +5,24 @@ the file, row and column. Nothing is dropped silently: each dropped row is count
 
 Rows are held as columns (:class:`~trainer.data.splits.SplitRows`), never as one object per row; a
 CSV file is streamed (only the needed columns are kept, and any irregularity hands the file to
-:func:`~trainer.data.reader.read_table`, whose checks and messages are the only ones); texts are
-normalised in worker processes when there are many. :mod:`trainer.data.prepared_cache` skips all of
+:func:`~trainer.data.reader.read_table`, whose checks and messages are the only ones); :mod:`trainer.data.file_rows` checks each
+file's rows and normalises their texts (in worker processes when there are many). :mod:`trainer.data.prepared_cache` skips all of
 this when the same files, config and normaliser were prepared before. Reading each format into
 columns is :mod:`trainer.data.formats`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import random
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any
 
+from trainer.data.file_rows import EmptyLabels, file_rows
 from trainer.data.formats import FileColumns, data_digest, read_source, source_digests
-from trainer.data.label_cells import LabelMemo
 from trainer.data.labels import LabelMap, build_label_map, encode_targets, mapping_hint
-from trainer.data.normalize import NormalizerConfig, normalize_text
 from trainer.data.reader import DataError
 from trainer.data.report import DataReport, build_report
-from trainer.data.spec import SPLITS, DataSpec, FileSource
+from trainer.data.spec import SPLITS, DataSpec
 from trainer.data.splits import (
     Example,
     SplitRows,
@@ -70,113 +63,11 @@ class PreparedData:
         return self._split_digests[split]
 
 
-# -- normalising: in worker processes for many rows --------------------------------------------------
-# Below this many texts the worker processes cost more than they save.
-PARALLEL_FROM = 50_000
-_CHUNK = 5_000
-
-
-def _normalize_chunk(texts: list[str], cfg: NormalizerConfig) -> list[str]:
-    return [normalize_text(t, cfg) for t in texts]
-
-
-def normalize_workers(n: int) -> int:
-    """Worker processes for ``n`` rows: 1 below :data:`PARALLEL_FROM` or off Linux, else the usable cores (≤ 8)."""
-    if n < PARALLEL_FROM or sys.platform != "linux":  # fork: workers inherit the loaded modules
-        return 1
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
-
-
-def normalize_many(values: Sequence[Any], cfg: NormalizerConfig) -> list[str]:
-    """``normalize_text`` of every str cell ("" for others: the row check reports them), in worker processes."""
-    texts = [v if isinstance(v, str) else "" for v in values]
-    workers = normalize_workers(len(texts))
-    if workers == 1:
-        return _normalize_chunk(texts, cfg)
-    chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
-    del texts
-    out: list[str] = []
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for part in pool.imap(partial(_normalize_chunk, cfg=cfg), chunks):
-            out.extend(part)
-    return out
-
-
-# -- checking and labelling --------------------------------------------------------------------------
+# -- reading, checking and labelling ------------------------------------------------------------------
 def _needed_columns(spec: DataSpec) -> list[str]:
     needed = [spec.text_column]
     needed += [spec.label_column] if spec.label_column else list(spec.label_columns)
     return needed + [c for c in (spec.language_column, spec.id_column) if c]
-
-
-class _Interned(dict[Any, Any]):
-    """One object per distinct value (languages, label names): a million rows share a handful."""
-
-    def __missing__(self, key: Any) -> Any:
-        self[key] = key
-        return key
-
-
-@dataclass
-class _EmptyLabels:
-    """Rows without a label: all counted per split, the first few named in the error."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    first: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, split: str, where: dict[str, Any]) -> None:
-        self.counts[split] = self.counts.get(split, 0) + 1
-        if len(self.first) < 5:
-            self.first.append(where)
-
-    def check(self, spec: DataSpec) -> None:
-        """With ``on_empty_label=fail``, one DataError counting every such row and naming the first ones."""
-        total = sum(self.counts.values())
-        if not total or spec.on_empty_label == "drop":
-            return
-        per_split = ", ".join(f"{split} {n}" for split, n in self.counts.items())
-        shown = "; ".join(f"{w['file']} row {w['row']} (line {w['line']})" for w in self.first)
-        raise DataError(
-            f"{total} row(s) have an empty label ({per_split}; first: {shown}); with data.on_empty_label=fail "
-            "(the default) every row needs one: set data.on_empty_label: drop (command line: "
-            "++data.on_empty_label=drop) to drop them, counted per split in the data report",
-            column=spec.label_column or ",".join(spec.label_columns),
-            **self.first[0],
-        )
-
-
-def _examples(
-    cols: FileColumns, spec: DataSpec, split_key: str, source: FileSource, empty: _EmptyLabels, id_prefix: str = ""
-) -> SplitRows:
-    """The rows of one file, checked in file order (the first bad row is the one reported)."""
-    texts = normalize_many(cols.values[spec.text_column], spec.normalizer)
-    out = SplitRows.empty([cols.source])
-    interned, labels = _Interned(), LabelMemo()
-    default_lang = source.language or spec.language or "und"
-    for i, text in enumerate(texts):
-        where: dict[str, Any] = {"file": cols.source, "row": i + 1, "line": cols.lines[i]}
-        value = cols.values[spec.text_column][i]
-        if value is not None and not isinstance(value, str):
-            raise DataError(f"expected text, found {type(value).__name__} {value!r}", column=spec.text_column, **where)
-        if not text:
-            if spec.on_empty_text == "fail":
-                raise DataError(
-                    "empty text (set data.on_empty_text=drop to drop and count such rows)",
-                    column=spec.text_column,
-                    **where,
-                )
-            out.dropped_empty += 1
-            continue
-        raw_label = labels.label(cols, i, spec, where)
-        if raw_label is None:
-            empty.add("train" if split_key == "all" else split_key, where)  # rows of files.all: before splitting
-            continue
-        lang = default_lang
-        if spec.language_column:
-            lang = interned[str(cols.values[spec.language_column][i] or "").strip().lower() or "und"]
-        ident = id_prefix + (str(cols.values[spec.id_column][i]) if spec.id_column else f"{split_key}-{i + 1}")
-        out.append(ident, text, lang, interned[raw_label], 0, i + 1, cols.lines[i])
-    return out
 
 
 def _carve_validation(splits: dict[str, SplitRows], spec: DataSpec) -> None:
@@ -221,7 +112,7 @@ def _check_train_support(train: SplitRows, spec: DataSpec, label_map: LabelMap) 
         )
 
 
-def _read_split(spec: DataSpec, key: str, split: str | None, empty: _EmptyLabels) -> SplitRows:
+def _read_split(spec: DataSpec, key: str, split: str | None, empty: EmptyLabels) -> SplitRows:
     """Rows of ``files[key]`` (several files are concatenated in order); ``dropped_empty``: rows without text."""
     sources = spec.sources(key)
     parts = []
@@ -230,7 +121,7 @@ def _read_split(spec: DataSpec, key: str, split: str | None, empty: _EmptyLabels
         cols = read_source(path, spec, split, _needed_columns(spec))
         # Row ids of several files get the file's name, so they stay unique and traceable.
         prefix = f"{path.stem}:" if len(sources) > 1 else ""
-        parts.append(_examples(cols, spec, key, source, empty, prefix))
+        parts.append(file_rows(cols, spec, key, source, empty, prefix))
         del cols  # the raw cells of one file at a time
     rows = SplitRows.concat(parts)
     rows.dropped_empty = sum(p.dropped_empty for p in parts)
@@ -239,7 +130,7 @@ def _read_split(spec: DataSpec, key: str, split: str | None, empty: _EmptyLabels
 
 def _read_splits(spec: DataSpec, dropped: dict[str, dict[str, int]]) -> dict[str, SplitRows]:
     """Every split's rows; rows without text or label are counted in ``dropped`` (before splitting: train)."""
-    empty = _EmptyLabels()
+    empty = EmptyLabels()
     if spec.split.strategy == "files":
         splits = {s: _read_split(spec, s, s, empty) for s in SPLITS if s in spec.files}
         if "validation" not in splits:  # split.validation_from_train: carved after dedupe

@@ -84,6 +84,9 @@ def prepare_data_cached(spec: DataSpec, cache_root: Path | None) -> PreparedData
         require_rows(data)
         if data.file_digests == file_digests:  # a file rewritten while it was read is not cached
             save_prepared(data, target)
+            # What a later hit returns, from the files just written: the row lists are freed, and the
+            # tokeniser reads the memory-mapped Arrow columns instead of converting the lists again.
+            data = load_prepared(target, spec) or data
     data.cache_hit = False
     return data
 

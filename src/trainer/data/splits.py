@@ -13,6 +13,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, overload
 
 import pyarrow as pa
@@ -20,6 +21,9 @@ import pyarrow as pa
 from trainer.data.reader import DataError
 from trainer.data.spec import DataSpec
 
+# json.dumps(row, ensure_ascii=False) without building an encoder per row (half the time of a split digest).
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_DIGEST_BLOCK = 10_000
 COLUMNS = ("ids", "texts", "langs", "raw_labels", "labels", "source_index", "rows", "lines")
 
 
@@ -64,9 +68,17 @@ class SplitRows(Sequence[Example]):
     rows = _Column()
     lines = _Column()
 
-    def __init__(self, sources: list[str], arrow: pa.Table | None = None, **columns: list[Any] | None) -> None:
+    def __init__(
+        self,
+        sources: list[str],
+        arrow: pa.Table | None = None,
+        keys: list[bytes] | None = None,
+        **columns: list[Any] | None,
+    ) -> None:
         self.sources = sources
         self.arrow = arrow
+        # dedupe_key of each row's text when the normalising workers made them (not cached: dedupe runs before).
+        self.keys = keys
         self.dropped_empty = 0  # rows of the file(s) dropped for an empty text before splitting
         for name, value in columns.items():
             setattr(self, name, value)
@@ -88,12 +100,22 @@ class SplitRows(Sequence[Example]):
         columns["rows"].append(row)
         columns["lines"].append(line)
 
+    def extend(self, **columns: list[Any]) -> None:
+        """Append whole columns (every column but ``labels``, of equal length) to these rows."""
+        if "lines" not in self.__dict__:  # rows read back from Arrow: materialise the lists once
+            for name in columns:
+                getattr(self, name)
+        for name, values in columns.items():
+            self.__dict__[name].extend(values)
+
     @classmethod
     def concat(cls, parts: list[SplitRows]) -> SplitRows:
         """Several files' rows in order (each part's ``source_index`` renumbered)."""
         if len(parts) == 1:
             return parts[0]
         out = cls.empty([s for p in parts for s in p.sources])
+        if all(p.keys is not None for p in parts):
+            out.keys = [k for p in parts for k in p.keys or ()]
         offset = 0
         for part in parts:
             for name in ("ids", "texts", "langs", "raw_labels", "rows", "lines"):
@@ -105,7 +127,7 @@ class SplitRows(Sequence[Example]):
     def take(self, indices: Sequence[int]) -> SplitRows:
         """The rows at ``indices``, in that order."""
         picked = {name: _pick(getattr(self, name), indices) for name in COLUMNS}
-        return SplitRows(self.sources, **picked)
+        return SplitRows(self.sources, keys=_pick(self.keys, indices), **picked)
 
     # -- Sequence[Example] -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -146,11 +168,15 @@ class SplitRows(Sequence[Example]):
         return {"file": self.sources[self.source_index[index]], "row": self.rows[index], "line": self.lines[index]}
 
     def digest(self) -> str:
-        """Content hash of id, text, language and target of every row (``PreparedData.split_digest``)."""
+        """Content hash of id, text, language and target of every row (``PreparedData.split_digest``).
+
+        The sha256 of each row's ``json.dumps(row, ensure_ascii=False)`` one after another, fed in blocks.
+        """
         h = hashlib.sha256()
         labels = self.labels if self.labels is not None else [None] * len(self)
-        for row in zip(self.ids, self.texts, self.langs, labels, strict=True):
-            h.update(json.dumps(row, ensure_ascii=False).encode())
+        rows = zip(self.ids, self.texts, self.langs, labels, strict=True)
+        while block := [_ROW_JSON(row) for row in islice(rows, _DIGEST_BLOCK)]:
+            h.update("".join(block).encode())
         return h.hexdigest()
 
     def to_arrow(self) -> pa.Table:
@@ -193,7 +219,8 @@ def _pick(values: list[Any] | None, indices: Sequence[int]) -> list[Any] | None:
 _EXAMPLES = 5
 
 
-def _dedupe_key(text: str) -> bytes:
+def dedupe_key(text: str) -> bytes:
+    """What two copies of a text share (:func:`matching_rule`): casefolded, whitespace runs as one space."""
     # A 128-bit digest instead of the text: a million keys take ~100 MB less; a collision is 2^-64 unlikely.
     return hashlib.blake2b(" ".join(text.casefold().split()).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -275,8 +302,8 @@ def dedupe(splits: dict[str, SplitRows], spec: DataSpec) -> Overlaps:
         pairs: dict[Any, tuple[str, Any]] = {}
         policies = {"duplicate": spec.duplicate_policy(split), "leakage": leakage}
         kept = []
-        for i, text in enumerate(rows.texts):
-            key = _dedupe_key(text)
+        keys = rows.keys if rows.keys is not None else [dedupe_key(text) for text in rows.texts]
+        for i, key in enumerate(keys):
             first = kept_copy.get(key)
             if first is None:
                 raw = rows.raw_labels[i]

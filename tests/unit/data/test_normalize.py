@@ -1,4 +1,8 @@
-from trainer.data.normalize import NormalizerConfig, normalize_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trainer.data import normalize
+from trainer.data.normalize import NormalizerConfig, _collapse_user_runs, normalize_text
 
 CFG = NormalizerConfig()
 
@@ -67,3 +71,36 @@ def test_character_cut_off_at_the_end_is_dropped() -> None:
 def test_repairs_json_utf16_escapes_with_surrogate_pairs() -> None:
     assert normalize_text(r"so funny \ud83d\ude02 and more\u2026", CFG) == "so funny 😂 and more…"
     assert normalize_text(r"cut \ud83d", CFG) == "cut"
+
+
+# Pieces the USER-run pattern reacts to: the word with and without "@", separators, word characters, newlines.
+_RUN_PIECES = st.sampled_from(["USER", "@USER", " ", ":", ",", "a", "@", "\n", "  ", "\t", "USERS", "é"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_RUN_PIECES, max_size=12).map("".join))
+def test_collapsing_user_runs_twice_changes_nothing(text: str) -> None:
+    """Why normalize_text makes one collapsing pass when the placeholder is the masked handle's word."""
+    once = _collapse_user_runs(text, "USER", "@USER")
+    assert _collapse_user_runs(once, "USER", "@USER") == once
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["USER", "@USER", "@bob", " ", "\\n", "\\t", "\\x41", "\\u00e9", "\\", "x"]), max_size=10
+    ).map("".join)
+)
+def test_the_skipped_passes_would_have_changed_nothing(text: str) -> None:
+    """normalize_text equals every pass applied unconditionally, for the default words and a different one."""
+    for cfg in (NormalizerConfig(), NormalizerConfig(user_placeholder="ANON")):
+        full = normalize._repair_truncated_tail(text) if "\\" in text else text
+        if "\\" in text:
+            full = normalize._ESCAPED_BYTES.sub(normalize._decode_escaped_bytes, full)
+            full = normalize._ESCAPED_UTF16.sub(normalize._decode_escaped_utf16, full)
+            full = normalize._LITERAL_TAB.sub(" ", normalize._LITERAL_NEWLINE.sub("\n", full))
+        full = normalize._HANDLE.sub(cfg.user_token, full)
+        full = _collapse_user_runs(full, cfg.user_placeholder, cfg.user_token)
+        full = _collapse_user_runs(full, "USER", cfg.user_token)
+        full = normalize._normalize_whitespace(full)
+        assert normalize_text(text, cfg) == full

