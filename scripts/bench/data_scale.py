@@ -197,7 +197,7 @@ def machine() -> str:
 
 
 def append_doc(results: list[dict[str, Any]], command: str) -> None:
-    """One row per size under the table header of ``docs/bench_data_scale.md`` (created if missing)."""
+    """One row per size at the end of the table in ``docs/bench_data_scale.md`` (created if missing)."""
     header = (
         "| date | rows | CSV MB | cold wall s | cold prepare s | cold tokenise s | cold peak MB "
         "| warm wall s | warm prepare s | warm tokenise s | warm peak MB | machine | command |\n"
@@ -214,8 +214,14 @@ def append_doc(results: list[dict[str, Any]], command: str) -> None:
             f"| {c['peak_rss_mb']:.0f} | {w['wall_s']} | {w['prepare_s']} | {w['tokenize_s']} "
             f"| {w['peak_rss_mb']:.0f} | {machine()} | `{command}` |"
         )
-    with DOC.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    DOC.write_text(_after_last_row(DOC.read_text(encoding="utf-8"), lines), encoding="utf-8")
+
+
+def _after_last_row(text: str, rows: list[str]) -> str:
+    """``text`` with ``rows`` after the last line of its results table (the prose below it stays below)."""
+    lines = text.splitlines()
+    last = max((i for i, line in enumerate(lines) if line.startswith("| 20")), default=len(lines) - 1)
+    return "\n".join(lines[: last + 1] + rows + lines[last + 1 :]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
