@@ -27,7 +27,7 @@ demo: setup
 
 # Everything that runs on a CPU-only machine without a hub: unit + integration + real-data checks.
 test: setup
-	$(PY) -m pytest -m "not gpu and not slow" -q
+	$(PY) -m pytest -m "not gpu and not slow" -q --durations=20
 
 test-fast: setup
 	$(PY) -m pytest $(PYTEST_FAST) -q
