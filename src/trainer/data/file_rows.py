@@ -34,9 +34,12 @@ def _normalize_chunk(texts: list[str], cfg: NormalizerConfig) -> tuple[list[str]
     return normalized, [dedupe_key(t) for t in normalized]
 
 
-def normalize_workers(n: int) -> int:
-    """Worker processes for ``n`` rows: 1 below :data:`PARALLEL_FROM` or off Linux, else the usable cores (≤ 8)."""
-    if n < PARALLEL_FROM or sys.platform != "linux":  # fork: workers inherit the loaded modules
+def fork_workers(n: int, parallel_from: int) -> int:
+    """Forked worker processes for ``n`` rows: 1 below ``parallel_from`` or off Linux, else the usable cores (≤ 8).
+
+    Fork: the workers inherit what is loaded (modules, the tokenizer, the texts) instead of receiving it pickled.
+    """
+    if n < parallel_from or sys.platform != "linux":
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), 8))
 
@@ -48,7 +51,7 @@ def normalized_chunks(values: Sequence[Any], cfg: NormalizerConfig) -> Iterator[
     chunks already done: on 2 cores the row loop runs beside the normalising instead of after it.
     """
     texts = [v if isinstance(v, str) else "" for v in values]
-    workers = normalize_workers(len(texts))
+    workers = fork_workers(len(texts), PARALLEL_FROM)
     if workers == 1:
         yield _normalize_chunk(texts, cfg)
         return
@@ -126,6 +129,8 @@ class _FileRows:
     def __post_init__(self) -> None:
         self.out = SplitRows.empty([self.cols.source])
         self.default_lang = self.source.language or self.spec.language or "und"
+        # Where a row without a label is counted: rows of files.all are counted before splitting, as train.
+        self.empty_split = "train" if self.split_key == "all" else self.split_key
 
     def where(self, i: int) -> dict[str, Any]:
         return {"file": self.cols.source, "row": i + 1, "line": self.cols.lines[i]}
@@ -153,7 +158,7 @@ class _FileRows:
             return False
         kept = [j for j, label in enumerate(found) if label is not None]
         for j in (j for j, label in enumerate(found) if label is None):
-            self.empty.add("train" if self.split_key == "all" else self.split_key, self.where(offset + j))
+            self.empty.add(self.empty_split, self.where(offset + j))
         self.out.extend(
             ids=[self.ident(offset + j) for j in kept],
             texts=[texts[j] for j in kept],
@@ -178,7 +183,7 @@ class _FileRows:
                 continue
             raw_label = self.labels.label(self.cols, i, spec, where)
             if raw_label is None:
-                self.empty.add("train" if self.split_key == "all" else self.split_key, where)  # files.all: before split
+                self.empty.add(self.empty_split, where)
                 continue
             self.out.append(self.ident(i), text, self.lang(i), self.interned[raw_label], 0, i + 1, self.cols.lines[i])
             self.keys.append(key)

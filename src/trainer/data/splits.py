@@ -87,11 +87,16 @@ class SplitRows(Sequence[Example]):
     def empty(cls, sources: list[str]) -> SplitRows:
         return cls(sources, **{c: [] for c in COLUMNS if c != "labels"}, labels=None)
 
-    def append(self, ident: str, text: str, lang: str, raw_label: Any, source: int, row: int, line: int | None) -> None:
-        columns = self.__dict__  # the lists themselves: no descriptor call per column per row
-        if "lines" not in columns:  # rows read back from Arrow: materialise the lists once
+    def _lists(self) -> dict[str, Any]:
+        """The column lists themselves (no descriptor call per column per row); rows read back from Arrow
+        are materialised once."""
+        if "lines" not in self.__dict__:
             for name in ("ids", "texts", "langs", "raw_labels", "source_index", "rows", "lines"):
                 getattr(self, name)
+        return self.__dict__
+
+    def append(self, ident: str, text: str, lang: str, raw_label: Any, source: int, row: int, line: int | None) -> None:
+        columns = self._lists()
         columns["ids"].append(ident)
         columns["texts"].append(text)
         columns["langs"].append(lang)
@@ -102,11 +107,9 @@ class SplitRows(Sequence[Example]):
 
     def extend(self, **columns: list[Any]) -> None:
         """Append whole columns (every column but ``labels``, of equal length) to these rows."""
-        if "lines" not in self.__dict__:  # rows read back from Arrow: materialise the lists once
-            for name in columns:
-                getattr(self, name)
+        lists = self._lists()
         for name, values in columns.items():
-            self.__dict__[name].extend(values)
+            lists[name].extend(values)
 
     @classmethod
     def concat(cls, parts: list[SplitRows]) -> SplitRows:

@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
+from trainer.data.file_rows import fork_workers
 from trainer.data.prepare import PreparedData
 from trainer.data.reader import DataError
 from trainer.data.spec import SPLITS
@@ -122,9 +122,10 @@ def _tokenize_split(
     keep = table.drop_columns(["text"])
     writer = None
     with pa.OSFile(str(path), "wb") as sink:
-        chunks = _id_chunks(table.column("text"), tokenizer, encoder, max_length, chunk_rows)
-        for start, ids in zip(range(0, table.num_rows, chunk_rows), chunks, strict=True):
-            part = keep.slice(start, chunk_rows).append_column("input_ids", ids)
+        spans = [(start, min(chunk_rows, table.num_rows - start)) for start in range(0, table.num_rows, chunk_rows)]
+        chunks = _id_chunks(table.column("text"), spans, tokenizer, encoder, max_length)
+        for (start, n), ids in zip(spans, chunks, strict=True):
+            part = keep.slice(start, n).append_column("input_ids", ids)
             if writer is None:
                 writer = pa.ipc.new_stream(sink, part.schema)
             writer.write_table(part)
@@ -140,10 +141,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def tokenize_workers(n: int) -> int:
-    """Worker processes for ``n`` rows: 1 below :data:`PARALLEL_FROM` or off Linux, else the usable cores (≤ 8)."""
-    if n < PARALLEL_FROM or sys.platform != "linux":  # fork: workers inherit the tokenizer and the texts
-        return 1
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
+    """Worker processes for a split of ``n`` rows (:func:`~trainer.data.file_rows.fork_workers`)."""
+    return fork_workers(n, PARALLEL_FROM)
 
 
 def _init_worker(
@@ -161,18 +160,17 @@ def _worker_ids(span: tuple[int, int]) -> pa.Array:
 
 def _id_chunks(
     texts: pa.ChunkedArray,
+    spans: list[tuple[int, int]],
     tokenizer: PreTrainedTokenizerBase,
     encoder: Tokenizer | None,
     max_length: int,
-    chunk_rows: int,
 ) -> Iterator[pa.Array]:
-    """The token ids of every ``chunk_rows`` texts, in order; with many rows, from forked worker processes.
+    """The token ids of the texts of each ``(start, length)`` span, in order; with many rows, from forked workers.
 
     Each worker encodes, extracts the ids and builds the Arrow array of its chunks, so no core waits while
     Python converts (in one process, the backend's threads encode and then sit idle during the conversion:
     ~10% slower on 2 cores).
     """
-    spans = [(start, min(chunk_rows, len(texts) - start)) for start in range(0, len(texts), chunk_rows)]
     workers = tokenize_workers(len(texts))
     if workers == 1:
         for start, n in spans:
