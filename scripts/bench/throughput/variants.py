@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-AUTO = "auto"  # loader.max_tokens solved so that the mean batch size equals --batch-size
+# Length buckets under a token budget solved for --batch-size (the first round's lever, fw_bucket*).
+_BUCKET = ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto"]
+# The shipped winners (configs/loader/bucketed.yaml, configs/module/fused_cpu.yaml; the module on CPU only).
+_SHIPPED = ["loader=bucketed", "module=fused_cpu"]
+# trainer=cpu_bf16's setting, spelled as an override so that --device cuda keeps trainer=gpu.
+_SHIPPED_BF16 = ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed"]
 
 # name -> (side, Hydra overrides or HF options). "{pad}" is the device's pad multiple, "{budget}" the solved budget.
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "hf_default": ("hf", ["pad=max_length"]),
     "hf_best": ("hf", ["pad=dynamic"]),
     "fw_random": ("fw", []),
-    "fw_bucket": ("fw", ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto"]),
+    "fw_bucket": ("fw", _BUCKET),
     "fw_bucket_pad1": (
         "fw",
         ["loader.batching=length_bucket", "loader.pad_to_multiple_of=1", "loader.max_tokens=auto"],
@@ -21,67 +26,59 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "fw_bucket_rows": ("fw", ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}"]),
     "fw_bucket_workers1": (
         "fw",
-        ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto"]
-        + ["loader.num_workers=1"],
+        _BUCKET + ["loader.num_workers=1"],
     ),
     "fw_bucket_quiet": (
         "fw",
-        ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto"]
-        + ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1000"],
+        _BUCKET + ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1000"],
     ),
     "fw_bucket_fused": (
         "fw",
-        ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto"]
-        + ["module.optimizer.foreach=false", "+module.optimizer.fused=true"],
+        _BUCKET + ["module.optimizer.foreach=false", "+module.optimizer.fused=true"],
     ),
     "fw_bucket_compile": (
         "fw",
-        ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto", "compile"],
+        [*_BUCKET, "compile"],
     ),
     # bf16 autocast on CPU (AMX/AVX512-bf16 parts); not the fp32 comparison, reported beside it.
     "hf_best_bf16": ("hf", ["pad=dynamic", "bf16"]),
     "fw_bucket_bf16": (
         "fw",
-        ["loader.batching=length_bucket", "loader.pad_to_multiple_of={pad}", "loader.max_tokens=auto"]
-        + ["trainer.precision=bf16-mixed"],
+        _BUCKET + ["trainer.precision=bf16-mixed"],
     ),
-    # The shipped winners (configs/loader/bucketed.yaml, configs/module/fused_cpu.yaml; the module on CPU only).
-    "fw_shipped": ("fw", ["loader=bucketed", "module=fused_cpu"]),
+    "fw_shipped": ("fw", _SHIPPED),
     # Levers next to fw_shipped (each changes one thing):
     "fw_shipped_pad1": (
         "fw",
-        ["loader=bucketed", "module=fused_cpu", "loader.pad_to_multiple_of=1", "loader.max_tokens=auto"],
+        [*_SHIPPED, "loader.pad_to_multiple_of=1", "loader.max_tokens=auto"],
     ),
     "fw_shipped_quiet": (
         "fw",
-        ["loader=bucketed", "module=fused_cpu", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1000"],
+        [*_SHIPPED, "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1000"],
     ),
     "fw_shipped_foreach": ("fw", ["loader=bucketed"]),  # the same without the fused kernel
-    "fw_shipped_workers1": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.num_workers=1"]),
-    "fw_shipped_compile": ("fw", ["loader=bucketed", "module=fused_cpu", "compile"]),
+    "fw_shipped_workers1": ("fw", [*_SHIPPED, "loader.num_workers=1"]),
+    "fw_shipped_compile": ("fw", [*_SHIPPED, "compile"]),
     # Token budgets for a mean batch of half and twice --batch-size: not the same optimisation as HF's, shown for cost.
-    "fw_shipped_budget_half": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.max_tokens=budget_half"]),
-    "fw_shipped_budget_double": ("fw", ["loader=bucketed", "module=fused_cpu", "loader.max_tokens=budget_double"]),
-    # trainer=cpu_bf16's setting, spelled as an override so that --device cuda keeps trainer=gpu.
-    "fw_shipped_bf16": ("fw", ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed"]),
+    "fw_shipped_budget_half": ("fw", [*_SHIPPED, "loader.max_tokens=budget_half"]),
+    "fw_shipped_budget_double": ("fw", [*_SHIPPED, "loader.max_tokens=budget_double"]),
+    "fw_shipped_bf16": ("fw", _SHIPPED_BF16),
     # 32 rows of similar length per batch (no token budget): HF's batch shapes, tighter buckets.
     "fw_rows_bf16": (
         "fw",
-        ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed", "loader.max_tokens=null"],
+        [*_SHIPPED_BF16, "loader.max_tokens=null"],
     ),
     "fw_shipped_bf16_pad1": (
         "fw",
         [
-            "loader=bucketed",
-            "module=fused",
-            "trainer.precision=bf16-mixed",
+            *_SHIPPED_BF16,
             "loader.pad_to_multiple_of=1",
             "loader.max_tokens=auto1",
         ],
     ),
     "fw_shipped_bf16_compile": (
         "fw",
-        ["loader=bucketed", "module=fused", "trainer.precision=bf16-mixed", "compile"],
+        [*_SHIPPED_BF16, "compile"],
     ),
     # Padding-free packing (configs/loader/packed.yaml): rows first-fit into pack_length-token sequences.
     "fw_packed": ("fw", ["loader=packed", "module=fused_cpu", "loader.max_tokens=auto1"]),
