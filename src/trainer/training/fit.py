@@ -54,6 +54,8 @@ def build_module(model: Any, data: PreparedData, settings: ModuleSettings, weigh
         scheduler=safe_instantiate(settings.scheduler, "module.scheduler"),
         warmup_ratio=settings.warmup_ratio,
         weight_decay=settings.weight_decay,
+        layer_lr_decay=settings.layer_lr_decay,
+        head_lr_scale=settings.head_lr_scale,
         class_weights=weights.class_weights,
         label_smoothing=settings.label_smoothing,
         pos_weight=weights.pos_weight,

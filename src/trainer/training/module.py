@@ -16,11 +16,10 @@ from trainer.data.packing import is_packed, packed_logits
 from trainer.models.pooling import pooling_of
 from trainer.scoring.calibration import probabilities
 from trainer.scoring.metrics import compute_metrics
+from trainer.training.param_groups import GroupRule, apply_lr_scales, parameter_groups, scheduled_lr
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
-
-_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 
 
 class ClassifierModule(pl.LightningModule):
@@ -34,6 +33,8 @@ class ClassifierModule(pl.LightningModule):
         scheduler: half-built schedule, called with ``(optimizer, num_warmup_steps=, num_training_steps=)``.
         warmup_ratio: share of all optimiser steps used for warm-up.
         weight_decay: applied to all weights except biases and norms.
+        layer_lr_decay: each encoder layer's lr is the one above's times this (1.0: one rate).
+        head_lr_scale: factor on the lr of the parameters outside the encoder (the classifier head).
         class_weights: cross-entropy weights per class (single-label tasks).
         label_smoothing: cross-entropy label smoothing.
         pos_weight: BCE positive weights per label (multi-label).
@@ -49,6 +50,8 @@ class ClassifierModule(pl.LightningModule):
         scheduler: SchedulerFactory | None = None,
         warmup_ratio: float = 0.1,
         weight_decay: float = 0.01,
+        layer_lr_decay: float = 1.0,
+        head_lr_scale: float = 1.0,
         class_weights: Sequence[float] | None = None,
         label_smoothing: float = 0.0,
         pos_weight: Sequence[float] | None = None,
@@ -63,7 +66,7 @@ class ClassifierModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.warmup_ratio = warmup_ratio
-        self.weight_decay = weight_decay
+        self.group_rule = GroupRule(weight_decay, layer_lr_decay, head_lr_scale)
         self.main_metric = main_metric
         k = label_map.num_labels
         for name, values in (("class_weights", class_weights), ("pos_weight", pos_weight)):
@@ -108,7 +111,7 @@ class ClassifierModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._loss(self(batch), batch["labels"])
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=len(batch["labels"]))
+        self.log("train/lr", scheduled_lr(self.trainer.optimizers[0]), batch_size=len(batch["labels"]))
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -147,13 +150,9 @@ class ClassifierModule(pl.LightningModule):
         self.val_history = list(checkpoint.get("val_history") or [])
 
     def configure_optimizers(self) -> Any:
-        decay: list[nn.Parameter] = []
-        no_decay: list[nn.Parameter] = []
-        for name, p in self.model.named_parameters():
-            if p.requires_grad:
-                (no_decay if any(n in name for n in _NO_DECAY) else decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        optimizer = self.optimizer_factory(groups)
+        prefix = getattr(self.model, "base_model_prefix", None)
+        optimizer = self.optimizer_factory(parameter_groups(self.model, self.group_rule, prefix))
+        apply_lr_scales(optimizer)
         if self.scheduler_factory is None:
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)

@@ -29,6 +29,8 @@ class ModuleSettings:
     scheduler: dict[str, Any] | None = None
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
+    layer_lr_decay: float = 1.0
+    head_lr_scale: float = 1.0
     class_weights: list[float] | str | None = None
     label_smoothing: float = 0.0
     pos_weight: list[float] | str | None = None
