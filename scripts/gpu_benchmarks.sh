@@ -9,7 +9,7 @@
 # token ids on these corpora unchanged, verified) and stores the weights in fp16 + xz, so model, data and
 # wheels travel in ~35 MB (run: carry=[".devcarry/device"]). .devcarry/ is git-ignored: the data is never committed.
 # `run` restores fp32 weights, trains a job set at once (JOBSET=round1: HS1 folds 0-4 at two learning rates,
-# id_multilabel, mlma, mlma_binary; JOBSET=round2: see below), stops fitting in time (trainer.max_time) and kills what still runs at DEADLINE_S
+# id_multilabel, mlma, mlma_binary; JOBSET=round2, round3, germeval: see below), stops fitting in time (trainer.max_time) and kills what still runs at DEADLINE_S
 # (default 470 s after the start), summarises the HS1 folds with trainer.kfold and writes OUT/results.tgz
 # (run folders without weights) + logs.
 # CPU smoke test of `run` (a few jobs, tiny model): PYTHON=.venv/bin/python MODEL_OVERRIDES=model=tiny TRAINER=cpu \
@@ -23,7 +23,8 @@ prepare() {
     local data_root="${SEAGUARD_DATA_ROOT:-$(cd .. && pwd)/shared/datasets}" py=.venv/bin/python
     local model_dir; model_dir=$(ls -d .cache/models/me5_small-* | head -1)
     mkdir -p "$CARRY/me5_trim" .devcarry/build
-    local corpus=(--corpus data=id_multilabel --corpus data=mlma --corpus data=mlma_binary)
+    local corpus=(--corpus data=id_multilabel --corpus data=mlma --corpus data=mlma_binary
+        --corpus data=germeval_c2a --corpus data=germeval_dbo)
     for k in 0 1 2 3 4; do corpus+=(--corpus "data=id_hs1 data.split.fold=$k"); done
     $py -m trainer.models.vocab_trim --model "$model_dir" --out .devcarry/build/me5_trim --dtype float16 \
         "${corpus[@]}" || exit 1
@@ -31,7 +32,8 @@ prepare() {
     xz -T2 -6 -c .devcarry/build/me5_trim/model.safetensors > "$CARRY/me5_trim/model.safetensors.xz"
     tar -C "$data_root" -cJf "$CARRY/datasets.tar.xz" id_multilabel_hs/IndoBERTweet_hate_speech_HS1 \
         id_multilabel_hs/re_dataset.csv mlma_hate_speech/ar_dataset.csv \
-        mlma_hate_speech/en_dataset_with_stop_words.csv mlma_hate_speech/fr_dataset.csv
+        mlma_hate_speech/en_dataset_with_stop_words.csv mlma_hate_speech/fr_dataset.csv \
+        germeval_harmful/c2a germeval_harmful/dbo
     # The GPU image has torch, transformers, lightning, pyarrow; these are missing there (Python 3.12).
     mkdir -p "$CARRY/whl"
     $py -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -104,7 +106,19 @@ trainer.max_epochs=${MAX_EPOCHS:-8} ${DEVICE_OVERRIDES:-}"
               [mlma_lr2e-5_balpw]="experiment=mlma_me5 module.optimizer.lr=2e-5 module.pos_weight=balanced"
               [mlma_lr5e-5_sqrtpw]="experiment=mlma_me5 module.optimizer.lr=5e-5 module.pos_weight=sqrt_balanced"
               [mlma_binary_lr3e-5_balcw]="experiment=mlma_binary_me5 module.optimizer.lr=3e-5 module.main_metric=macro_f1 module.class_weights=balanced") ;;
-    *) echo "unknown JOBSET=$JOBSET (round1 | round2 | round3)" >&2; return 2 ;;
+    germeval)  # issue 14 on a GPU: the experiments as written (5 epochs, every weight), 3 seeds each, the rare-class
+        # levers on dbo (full balancing, cls pooling for the ablation), layer-wise lr decay, and HS1 fold 0 with mean
+        # pooling (its cls run is round 1's hs1_lr5e-5_fold0). MAX_EPOCHS=5 PATIENCE=2 keep the experiments' schedule.
+        for seed in 1 2 3; do
+            jobs[c2a_seed$seed]="experiment=germeval_c2a_me5 seed=$seed"
+            jobs[dbo_seed$seed]="experiment=germeval_dbo_me5 seed=$seed"
+        done
+        jobs+=([dbo_balanced]="experiment=germeval_dbo_me5 module.class_weights=balanced"
+               [dbo_cls]="experiment=germeval_dbo_me5 model.pooling=cls"
+               [c2a_llrd]="experiment=germeval_c2a_me5 module.layer_lr_decay=0.9 module.head_lr_scale=10"
+               [dbo_llrd]="experiment=germeval_dbo_me5 module.layer_lr_decay=0.9 module.head_lr_scale=10"
+               [hs1f0_mean]="experiment=id_hs1_me5_gpu data.split.fold=0 module.optimizer.lr=5e-5 model.pooling=mean") ;;
+    *) echo "unknown JOBSET=$JOBSET (round1 | round2 | round3 | germeval)" >&2; return 2 ;;
     esac
     local left=$((deadline - (SECONDS - start)))
     # Fitting stops gracefully at max_time (the best epoch so far is tested): ~2 min stay for imports, test, save.
