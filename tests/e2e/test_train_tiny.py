@@ -103,6 +103,12 @@ def test_tiny_run_per_task_type(tmp_path: Path, data: str, labels: list[str], ma
     info = json.loads((run / "run_info.json").read_text())
     assert info["git"]["commit"] is None or len(info["git"]["commit"]) == 40
     assert info["versions"]["torch"] and info["tokenisation_cache"]["hit"] is False
+    # Every row of every split is in the truncation counts, once per class (single-label) or per positive label.
+    cut = info["truncation"]
+    assert cut["max_length"] == saved["model"]["max_length"]
+    assert {s: v["rows"] for s, v in cut["splits"].items()} == report["rows"]
+    if data != "demo_multilabel":
+        assert all(sum(n for n, _ in v["per_class"].values()) == v["rows"] for v in cut["splits"].values())
 
 
 def test_second_run_reuses_tokenisation_cache_and_resume_continues(tmp_path: Path, monkeypatch) -> None:

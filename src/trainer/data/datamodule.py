@@ -35,6 +35,7 @@ from trainer.data.sampling import (
     StatefulBatchLoader,
 )
 from trainer.data.tokenized import TokenizedData, tokenize_cached
+from trainer.data.truncation import TruncationReport, truncation_report
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class TextDataModule(pl.LightningDataModule):
         self.cache_hit: bool | None = None
         self._train_loader: StatefulBatchLoader | None = None
         self._pending_state: dict[str, Any] | None = None
+        self._truncation: TruncationReport | None = None
 
     # -- Lightning hooks ---------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -122,6 +124,10 @@ class TextDataModule(pl.LightningDataModule):
             "hit" if self.cache_hit else "miss",
             tokenized.cache_dir,
         )
+        report = self.truncation
+        log.info(report.format())
+        for line in report.flagged():
+            log.warning(line)
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenized is None:  # ranks that did not run prepare_data read what local rank 0 wrote
@@ -165,6 +171,13 @@ class TextDataModule(pl.LightningDataModule):
     @property
     def languages(self) -> list[str]:
         return self.data.languages
+
+    @property
+    def truncation(self) -> TruncationReport:
+        """Rows that ``max_length`` cuts, per split and class (:mod:`trainer.data.truncation`), computed once."""
+        if self._truncation is None:
+            self._truncation = truncation_report(self._splits_data().splits, self.data.label_map, self.max_length)
+        return self._truncation
 
     @property
     def cache_dir(self) -> Path:

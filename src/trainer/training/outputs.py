@@ -121,6 +121,7 @@ def save_run_info(
                 "task": settings.data.task,
                 "languages": dm.languages,
                 "tokenisation_cache": {"hit": dm.cache_hit, "path": str(dm.cache_dir)},
+                "truncation": dm.truncation.to_dict(),
                 "epochs_run": trainer.current_epoch,
                 "global_steps": trainer.global_step,
             },
