@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import datasets
+import numpy as np
 import pyarrow.compute as pc
 import pytorch_lightning as pl
 import torch
@@ -164,8 +165,18 @@ class TextDataModule(pl.LightningDataModule):
         return self._loader(self._model_split("test"), self.loader.eval_batch_size, self._eval_shard("test"))
 
     def eval_loader(self, split: str) -> DataLoader:
-        """Every row of ``split``, in order, on this process (scoring the best checkpoint after fit)."""
-        return self._loader(self._model_split(split), self.loader.eval_batch_size)
+        """Every row of ``split`` on this process, longest first (scoring the best checkpoint after fit).
+
+        Rows of similar length share a batch, so little is padding: random order pads most batches of short
+        posts to their one long row (``model.max_length=512`` scored GermEval's 3,166 rows ~3x slower that
+        way). :meth:`eval_order` gives the row order to put the outputs back in.
+        """
+        return self._loader(self._model_split(split), self.loader.eval_batch_size, sampler=self.eval_order(split))
+
+    def eval_order(self, split: str) -> list[int]:
+        """The row indices of ``split`` in the order :meth:`eval_loader` yields them (longest first, stable)."""
+        lengths = pc.list_value_length(self._splits_data().splits[split].data.column("input_ids"))
+        return np.argsort(-lengths.to_numpy(zero_copy_only=False), kind="stable").tolist()
 
     # -- what the rest of the run reads ------------------------------------------------------------
     @property

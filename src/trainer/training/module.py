@@ -185,8 +185,14 @@ class ClassifierModule(pl.LightningModule):
 
 
 @torch.inference_mode()
-def predict_logits(module: ClassifierModule, loader: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits (fp32), labels and language indices for every row of ``loader`` (in order)."""
+def predict_logits(
+    module: ClassifierModule, loader: Any, order: Sequence[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits (fp32), labels and language indices for every row of ``loader``.
+
+    In the loader's order, or, when the loader yields rows in ``order`` (row indices, as
+    ``TextDataModule.eval_order`` gives them), put back in row order.
+    """
     module.eval()
     logits, labels, langs = [], [], []
     device = next(module.parameters()).device
@@ -195,4 +201,15 @@ def predict_logits(module: ClassifierModule, loader: Any) -> tuple[torch.Tensor,
         logits.append(module(batch).float().cpu())
         labels.append(batch["labels"].cpu())
         langs.append(batch["lang_idx"].cpu())
-    return torch.cat(logits), torch.cat(labels), torch.cat(langs)
+    out = torch.cat(logits), torch.cat(labels), torch.cat(langs)
+    if order is None:
+        return out
+    index = torch.as_tensor(order, dtype=torch.long)
+    if len(index) != len(out[0]):
+        raise ValueError(f"predict_logits: order has {len(index)} rows, the loader gave {len(out[0])}")
+    restored = []
+    for t in out:
+        back = torch.empty_like(t)
+        back[index] = t  # the i-th row the loader gave is row order[i]
+        restored.append(back)
+    return restored[0], restored[1], restored[2]
