@@ -1,4 +1,4 @@
-"""Scoring after fit: rows in row order against longest first (``TextDataModule.eval_order``), side by side.
+"""Scoring after fit: rows in row order against longest first (``TextDataModule.eval_loader``), side by side.
 
     python scripts/bench/eval_order.py                          # germeval_c2a test split, me5_small, 512 tokens
     python scripts/bench/eval_order.py data=demo model=tiny --rows 64 --repeats 1 --no-docs --out /tmp/x.json
@@ -63,7 +63,7 @@ def score_both(overrides: list[str], split: str, rows: int | None, repeats: int)
     dm.setup()
     module = ClassifierModule(loaded.model, data.label_map, data.languages, optimizer=torch.optim.AdamW)
     in_rows = make_loader(dm.tokenized.splits[split], dm.collator(), settings.loader.eval_batch_size)
-    longest_first, order = dm.eval_loader(split), dm.eval_order(split)
+    longest_first, order = dm.eval_loader(split)
     with torch.inference_mode():  # one batch each first: allocator and kernel warm-up stays out of the times
         for loader in (in_rows, longest_first):
             module(next(iter(loader)))

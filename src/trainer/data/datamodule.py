@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 import datasets
 import numpy as np
-import pyarrow.compute as pc
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -35,7 +34,7 @@ from trainer.data.sampling import (
     ShuffledBatchSampler,
     StatefulBatchLoader,
 )
-from trainer.data.tokenized import TokenizedData, tokenize_cached
+from trainer.data.tokenized import TokenizedData, token_lengths, tokenize_cached
 from trainer.data.truncation import TruncationReport, truncation_report
 
 log = logging.getLogger(__name__)
@@ -164,19 +163,16 @@ class TextDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self._model_split("test"), self.loader.eval_batch_size, self._eval_shard("test"))
 
-    def eval_loader(self, split: str) -> DataLoader:
+    def eval_loader(self, split: str) -> tuple[DataLoader, list[int]]:
         """Every row of ``split`` on this process, longest first (scoring the best checkpoint after fit).
 
-        Rows of similar length share a batch, so little is padding: random order pads most batches of short
-        posts to their one long row (``model.max_length=512`` scored GermEval's 3,166 rows ~3x slower that
-        way). :meth:`eval_order` gives the row order to put the outputs back in.
+        Rows of similar length share a batch, so little is padding: row order pads most batches of short
+        posts to their one long row (``model.max_length=512``: 4.4x slower on GermEval c2a, docs/benchmarks.md).
+        Returns the loader and the row indices in the order it yields them (longest first, stable), to put the
+        outputs back in row order (``predict_logits(module, loader, order)``).
         """
-        return self._loader(self._model_split(split), self.loader.eval_batch_size, sampler=self.eval_order(split))
-
-    def eval_order(self, split: str) -> list[int]:
-        """The row indices of ``split`` in the order :meth:`eval_loader` yields them (longest first, stable)."""
-        lengths = pc.list_value_length(self._splits_data().splits[split].data.column("input_ids"))
-        return np.argsort(-lengths.to_numpy(zero_copy_only=False), kind="stable").tolist()
+        order = np.argsort(-token_lengths(self._splits_data().splits[split]), kind="stable").tolist()
+        return self._loader(self._model_split(split), self.loader.eval_batch_size, sampler=order), order
 
     # -- what the rest of the run reads ------------------------------------------------------------
     @property
@@ -244,8 +240,7 @@ class TextDataModule(pl.LightningDataModule):
             rows = self._splits_data().splits["train"].num_rows
             return ShuffledBatchSampler(rows, self.loader.batch_size, seed=self.seed, num_replicas=replicas, rank=rank)
         # From the Arrow offsets: no Python list per row (1M rows: ~35M ids never leave Arrow).
-        ids = self._splits_data().splits["train"].data.column("input_ids")
-        lengths = pc.list_value_length(ids).to_pylist()
+        lengths = token_lengths(self._splits_data().splits["train"]).tolist()
         return LengthBucketBatchSampler(
             lengths,
             self.loader.max_tokens or self.loader.batch_size * max(lengths, default=1),

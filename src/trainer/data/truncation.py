@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trainer.data.labels import LabelMap
+from trainer.data.tokenized import token_lengths
 
 # A class is flagged when at least this share of its training rows is cut...
 _FLAG_SHARE = 0.05
@@ -87,8 +88,7 @@ def truncation_report(splits: datasets.DatasetDict, label_map: LabelMap, max_len
     """Count the rows of each tokenised split whose ``input_ids`` reach ``max_length``."""
     out = {}
     for split, ds in splits.items():
-        lengths = pc.list_value_length(ds.data.column("input_ids")).to_numpy(zero_copy_only=False)
-        at_limit = lengths >= max_length
+        at_limit = token_lengths(ds) >= max_length
         counts = _class_counts(ds.data.column("labels"), at_limit, label_map)
         out[split] = SplitTruncation(len(ds), int(at_limit.sum()), counts)
     return TruncationReport(max_length, out)

@@ -46,8 +46,8 @@ def score_best(
     main_metric: str,
 ) -> FinalScores:
     """Validation and test logits → temperature → thresholds tuned on validation → metrics + baseline."""
-    val_logits, val_y, val_l = predict_logits(module, dm.eval_loader("validation"), dm.eval_order("validation"))
-    test_logits, test_y, test_l = predict_logits(module, dm.eval_loader("test"), dm.eval_order("test"))
+    val_logits, val_y, val_l = predict_logits(module, *dm.eval_loader("validation"))
+    test_logits, test_y, test_l = predict_logits(module, *dm.eval_loader("test"))
     task = data.label_map.task
     calibration = calibrate(
         val_logits,

@@ -191,7 +191,7 @@ def predict_logits(
     """Logits (fp32), labels and language indices for every row of ``loader``.
 
     In the loader's order, or, when the loader yields rows in ``order`` (row indices, as
-    ``TextDataModule.eval_order`` gives them), put back in row order.
+    ``TextDataModule.eval_loader`` gives them), put back in row order.
     """
     module.eval()
     logits, labels, langs = [], [], []
@@ -207,9 +207,6 @@ def predict_logits(
     index = torch.as_tensor(order, dtype=torch.long)
     if len(index) != len(out[0]):
         raise ValueError(f"predict_logits: order has {len(index)} rows, the loader gave {len(out[0])}")
-    restored = []
-    for t in out:
-        back = torch.empty_like(t)
-        back[index] = t  # the i-th row the loader gave is row order[i]
-        restored.append(back)
-    return restored[0], restored[1], restored[2]
+    inverse = torch.empty_like(index)
+    inverse[index] = torch.arange(len(index))  # row r came as the inverse[r]-th
+    return out[0][inverse], out[1][inverse], out[2][inverse]
