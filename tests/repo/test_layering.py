@@ -21,7 +21,7 @@ from tests.conftest import PROJECT_ROOT
 
 SRC = PROJECT_ROOT / "src"
 PACKAGE = SRC / "trainer"
-VERBS = {"train", "kfold", "export", "predict", "evaluate", "compare", "promote", "pull", "sync"}
+VERBS = {"train", "kfold", "export", "predict", "evaluate", "compare", "ensemble", "promote", "pull", "sync"}
 MAX_FUNCTION_LINES = 80
 
 
