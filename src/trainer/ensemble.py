@@ -25,9 +25,12 @@ from trainer.data.spec import build_dataclass
 __all__ = ["EnsembleStats", "main", "run_ensemble"]
 
 
-def run_ensemble(runs: list[Path], stats: EnsembleStats, out_dir: Path, config: dict[str, Any]) -> Ensemble:
-    """Build the ensemble of ``runs``, write it to ``out_dir`` and print its summary."""
-    ensemble = build_ensemble(runs, stats)
+def run_ensemble(
+    runs: list[Path], stats: EnsembleStats, out_dir: Path, config: dict[str, Any], with_baseline_tfidf: bool = False
+) -> Ensemble:
+    """Build the ensemble of ``runs`` (plus the first run's TF-IDF baseline when asked), write it to ``out_dir``
+    and print its summary."""
+    ensemble = build_ensemble(runs, stats, with_baseline_tfidf)
     write_ensemble_folder(out_dir, ensemble, config)
     for line in summary_lines(ensemble):
         print(line, flush=True)
@@ -42,7 +45,8 @@ def main(cfg: DictConfig) -> None:
     c = to_container(cfg)
     runs = [Path(r) for r in (c["runs"] or [])]
     out_dir = Path(c["out_dir"]) if c["out_dir"] else Path(HydraConfig.get().runtime.output_dir)
-    run_ensemble(runs, build_dataclass(EnsembleStats, dict(c["stats"]), "stats"), out_dir, c)
+    stats = build_dataclass(EnsembleStats, dict(c["stats"]), "stats")
+    run_ensemble(runs, stats, out_dir, c, bool(c["with_baseline_tfidf"]))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ RUN_FILES = {
     "predictions/validation.csv",
     "predictions/test.csv",
     "predictions/baseline_tfidf_test.csv",
+    "predictions/baseline_tfidf_validation.csv",
 }
 
 

@@ -69,18 +69,22 @@ class Ensemble:
         return self.splits["test"].thresholds
 
 
-def read_member_splits(folders: list[Path]) -> dict[str, list[RunEvidence]]:
-    """Every member's validation and test evidence, checked to be averageable row by row."""
-    if len(folders) < 2:
+def read_member_splits(folders: list[Path], with_baseline_tfidf: bool = False) -> dict[str, list[RunEvidence]]:
+    """Every member's validation and test evidence, checked to be averageable row by row.
+
+    ``with_baseline_tfidf``: the first folder's TF-IDF baseline (``predictions/baseline_tfidf_<split>.csv``) is
+    one more member, a hybrid of the models and the linear model.
+    """
+    if len(folders) < (1 if with_baseline_tfidf else 2):
         raise EnsembleError(f"runs={[str(f) for f in folders]}: an ensemble needs at least two run folders")
     out: dict[str, list[RunEvidence]] = {}
     for split in SPLITS:
-        members = []
-        for folder in folders:
-            try:
-                members.append(evidence_from_folder(folder, split, name=str(folder)))
-            except EvidenceError as err:
-                raise EnsembleError(str(err)) from None
+        try:
+            members = [evidence_from_folder(folder, split, name=str(folder)) for folder in folders]
+            if with_baseline_tfidf:
+                members.append(classical_evidence(folders[0], members[0]))
+        except EvidenceError as err:
+            raise EnsembleError(str(err)) from None
         for member in members[1:]:
             _check_same(members[0], member)
         out[split] = members
@@ -123,22 +127,18 @@ def average(members: list[RunEvidence], thresholds: list[float] | None) -> RunEv
     )
 
 
-def build_ensemble(folders: list[Path], stats: EnsembleStats) -> Ensemble:
+def build_ensemble(folders: list[Path], stats: EnsembleStats, with_baseline_tfidf: bool = False) -> Ensemble:
     """Average the members, tune thresholds on validation, score test, and pair it with the references."""
-    by_split = read_member_splits(folders)
+    by_split = read_member_splits(folders, with_baseline_tfidf)
     val = average(by_split["validation"], None)
     thresholds = tune_thresholds(val.probs, val.targets, val.label_map, objective=val.main_metric)
     splits = {split: average(members, thresholds) for split, members in by_split.items()}
     main = splits["test"].main_metric
     scores = [
-        {
-            "run": str(folder),
-            "validation": by_split["validation"][i].metrics["overall"][main],
-            "test": by_split["test"][i].metrics["overall"][main],
-        }
-        for i, folder in enumerate(folders)
+        {"run": val.name, "validation": val.metrics["overall"][main], "test": test.metrics["overall"][main]}
+        for val, test in zip(by_split["validation"], by_split["test"], strict=True)
     ]
-    best = max(range(len(folders)), key=lambda i: scores[i]["validation"])  # chosen on validation, not test
+    best = max(range(len(scores)), key=lambda i: scores[i]["validation"])  # chosen on validation, not test
     references = {"best_member": by_split["test"][best]}
     try:
         references["baseline_tfidf"] = classical_evidence(folders[0], by_split["test"][0])
@@ -167,14 +167,14 @@ def _paired(reference: RunEvidence, ensemble: RunEvidence, stats: EnsembleStats)
 # -- the ensemble folder -----------------------------------------------------------------------------------
 ENSEMBLE_FILES = {
     README: "this description",
-    CONFIG: "the member run folders and the bootstrap settings",
+    CONFIG: "the member run folders, whether their TF-IDF baseline is a member, the bootstrap settings",
     LABELS: "label map (the members')",
     THRESHOLDS: "decision thresholds tuned on the averaged validation probabilities (null for multiclass)",
     METRICS: "validation and test metrics of the average, each member's main metric, the paired deltas against "
     "the best member (by validation) and the TF-IDF baseline, the members' majority and TF-IDF baselines",
     DATA_DIGEST: "the first member's (every member's split digests agree)",
-    f"{PREDICTIONS}/": f"validation.csv and test.csv of the average; {CLASSICAL_BASELINE}_test.csv copied from the "
-    "first member, so trainer.compare reference=baseline_tfidf and trainer.promote read this folder like a run",
+    f"{PREDICTIONS}/": f"validation.csv and test.csv of the average; {CLASSICAL_BASELINE}_<split>.csv copied from "
+    "the first member, so the TF-IDF reference reads this folder like a run",
 }
 # Copied from the first member's metrics.json: same rows and training data, so the same baselines.
 BASELINE_KEYS = ("baseline_test", f"{CLASSICAL_BASELINE}_val", f"{CLASSICAL_BASELINE}_test")
@@ -204,8 +204,9 @@ def write_ensemble_folder(out_dir: Path, ensemble: Ensemble, config: dict[str, A
             folder.predictions_file(split), ev.ids, ev.langs, ev.targets, ev.probs, ev.label_map, ev.thresholds
         )
     first = RunFolder(ensemble.members[0])
-    if first.baseline_predictions_file("test").is_file():
-        shutil.copy2(first.baseline_predictions_file("test"), folder.baseline_predictions_file("test"))
+    for split in SPLITS:
+        if first.baseline_predictions_file(split).is_file():
+            shutil.copy2(first.baseline_predictions_file(split), folder.baseline_predictions_file(split))
     if first.data_digest() is not None:
         folder.write_data_digest(first.data_digest() or {})
     folder.write_metrics(ensemble_metrics(ensemble))
@@ -236,6 +237,6 @@ def summary_lines(ensemble: Ensemble) -> list[str]:
         for s in ensemble.member_scores
     ]
     val, test = (ensemble.splits[s].metrics["overall"][main] for s in SPLITS)
-    lines.append(f"ensemble of {len(ensemble.members)}: validation {main} {val:.4f}, test {test:.4f}")
+    lines.append(f"ensemble of {len(ensemble.member_scores)}: validation {main} {val:.4f}, test {test:.4f}")
     lines += [f"against {name}: {_delta_line(c, main)}" for name, c in ensemble.comparisons.items()]
     return lines

@@ -188,8 +188,8 @@ def classical_evidence(folder: Path, run: RunEvidence) -> RunEvidence:
     path = rf.baseline_predictions_file(run.split)
     if not path.is_file():
         raise EvidenceError(
-            f"{who}: {_classical_path(run.split)} missing (runs trained with classical=none, or before the "
-            f"classical baseline existed, have none): no {CLASSICAL_BASELINE} reference"
+            f"{who}: {_classical_path(run.split)} missing (runs trained with classical=none have none; runs "
+            f"before 2026-12-02 saved only the test split's): no {CLASSICAL_BASELINE} reference"
         )
     p, order = _sorted_predictions(rf, path, run.label_map, who)
     index = torch.tensor(order, dtype=torch.long)

@@ -29,7 +29,7 @@ README = "README.md"
 MODEL_DIR = "model"
 CHECKPOINTS = "checkpoints"
 PREDICTIONS = "predictions"
-# The classical baseline's (trainer.scoring.classical) prediction file stem: predictions/baseline_tfidf_test.csv.
+# The classical baseline's (trainer.scoring.classical) prediction file stem: predictions/baseline_tfidf_<split>.csv.
 CLASSICAL_BASELINE = "baseline_tfidf"
 # Evaluation folders only (``python -m trainer.evaluate``): what was scored, and the figures.
 EVALUATED_MODEL = "model.json"
@@ -45,7 +45,7 @@ RUN_FOLDER_FILES = {
     METRICS: "validation and test metrics (overall, per class, per language) + majority and TF-IDF baselines",
     CALIBRATION: "temperature (fitted on validation) and expected calibration error before/after",
     f"{PREDICTIONS}/": "validation.csv and test.csv: id, lang, gold, pred, one score column per label; "
-    f"{CLASSICAL_BASELINE}_test.csv: the same for the TF-IDF baseline (decisions: argmax / 0.5)",
+    f"{CLASSICAL_BASELINE}_validation.csv and _test.csv: the same for the TF-IDF baseline (decisions: argmax / 0.5)",
     DATA_REPORT: "rows, labels and languages per split, dropped rows by reason",
     DATA_DIGEST: "hash of the raw files + data config, and of each processed split",
     RUN_INFO: "git commit/dirty, host, versions, timings, model source, tokenisation cache",

@@ -76,23 +76,25 @@ def save_run_folder(
 def save_classical_baseline(
     folder: RunFolder, settings: TrainSettings, data: PreparedData, metrics: dict[str, Any]
 ) -> None:
-    """Fit the classical baseline, add ``baseline_tfidf_val``/``_test`` to ``metrics`` and write its test
-    predictions beside the model's (same ids, order and columns, so a comparison pairs them row by row)."""
+    """Fit the classical baseline, add ``baseline_tfidf_val``/``_test`` to ``metrics`` and write its validation
+    and test predictions beside the model's (same ids, order and columns, so a comparison pairs them row by row,
+    and :mod:`trainer.comparison.ensemble` can average it with models on validation before deciding on test)."""
     baseline = ClassicalSettings.from_dict(settings.config.get("classical"))
     result = score_classical(data, baseline, metrics["main_metric"])
     if result is None:
         return
     metrics.update(result.metrics(baseline))
-    test = data.splits["test"]
-    write_predictions(
-        folder.baseline_predictions_file("test"),
-        list(test.ids),
-        list(test.langs),
-        SplitTexts(test.texts, test.labels, test.langs).targets(data.label_map),
-        result.test_probs,
-        data.label_map,
-        None,
-    )
+    for split, probs in (("validation", result.validation_probs), ("test", result.test_probs)):
+        rows = data.splits[split]
+        write_predictions(
+            folder.baseline_predictions_file(split),
+            list(rows.ids),
+            list(rows.langs),
+            SplitTexts(rows.texts, rows.labels, rows.langs).targets(data.label_map),
+            probs,
+            data.label_map,
+            None,
+        )
 
 
 def save_model(folder: RunFolder, module: ClassifierModule, tokenizer: Any) -> None:

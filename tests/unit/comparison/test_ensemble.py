@@ -208,3 +208,25 @@ def test_cli_writes_the_folder_and_prints_the_deltas(tmp_path: Path) -> None:
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert refused.returncode != 0 and "at least two run folders" in refused.stderr
+
+
+def test_the_tfidf_baseline_can_be_a_member_on_both_splits(tmp_path: Path) -> None:
+    members = _members(tmp_path, BINARY, [1.0, 2.0], n=80)
+    first = RunFolder(members[0])
+    with pytest.raises(EnsembleError, match="predictions/baseline_tfidf_validation.csv missing"):
+        build_ensemble(members, STATS, with_baseline_tfidf=True)
+    tfidf = {}
+    for k, split in enumerate(("validation", "test")):
+        ids, _, gold = _sorted(first.predictions_file(split), BINARY)
+        tfidf[split] = _noisy_probs(gold, BINARY, 0.7, 99 + k)
+        write_predictions(first.baseline_predictions_file(split), ids, ["de"] * len(ids), gold, tfidf[split], BINARY, None)  # fmt: skip
+
+    ensemble = build_ensemble(members, STATS, with_baseline_tfidf=True)
+    assert [s["run"] for s in ensemble.member_scores] == [*map(str, members), f"baseline_tfidf of {members[0]}"]
+    for split, ev in ensemble.splits.items():
+        models = [evidence_from_folder(m, split).probs for m in members]
+        assert torch.allclose(ev.probs, torch.stack([*models, tfidf[split]]).mean(0), atol=1e-6)
+    val = ensemble.splits["validation"]
+    assert ensemble.thresholds == pytest.approx(tune_thresholds(val.probs, val.targets, BINARY, "macro_f1"))
+    folder = write_ensemble_folder(tmp_path / "hybrid", ensemble, {})
+    assert folder.baseline_predictions_file("validation").is_file() and "baseline_tfidf" in ensemble.comparisons
