@@ -32,7 +32,7 @@ from trainer.runs.folder import (
     THRESHOLDS,
     RunFolder,
 )
-from trainer.scoring.metrics import compute_metrics, tune_thresholds
+from trainer.scoring.metrics import compute_metrics, flatten_metrics, tune_thresholds
 from trainer.scoring.predictions import write_predictions
 
 SPLITS = ("validation", "test")
@@ -227,6 +227,28 @@ def _delta_line(comparison: dict[str, Any], metric: str) -> str:
         f"{metric} {d['reference']:.4f} -> {d['ensemble']:.4f}, delta {d['delta']:+.4f} "
         f"[{d['low']:+.4f}, {d['high']:+.4f}] ({pct}% paired bootstrap, p={d['p_value']:.3f}; {comparison['reference']})"
     )
+
+
+def ensemble_tags(ensemble: Ensemble) -> dict[str, str]:
+    """MLflow tags of the ensemble run: what it is made of."""
+    test = ensemble.splits["test"]
+    return {
+        "entry_point": "trainer.ensemble",
+        "task": test.label_map.task,
+        "ensemble_members": ",".join(s["run"] for s in ensemble.member_scores),
+        "ensemble_size": str(len(ensemble.member_scores)),
+    }
+
+
+def ensemble_scalars(ensemble: Ensemble) -> dict[str, float]:
+    """MLflow metrics: ``test/...`` and ``val/...`` as training logs them, and each paired delta."""
+    out = {**flatten_metrics("test", ensemble.splits["test"].metrics)}
+    out.update(flatten_metrics("val", ensemble.splits["validation"].metrics))
+    for name, comparison in ensemble.comparisons.items():
+        for metric in (ensemble.main_metric, "accuracy"):
+            if metric in comparison:
+                out.update({f"vs_{name}/{metric}_{k}": comparison[metric][k] for k in ("delta", "low", "high")})
+    return out
 
 
 def summary_lines(ensemble: Ensemble) -> list[str]:

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from trainer.data.spec import ConfigError
 from trainer.runs.folder import MODEL_MB_METRIC
-from trainer.tracking.connection import MlflowSettings, experiment_id
+from trainer.tracking.connection import MlflowSettings, check_reachable, experiment_id
 from trainer.tracking.registry import RegistryError, model_version, parse_model_uri, version_for_run
 
 # Runs logged by hand may carry the transformers folder as an artifact (the tracker logs the weights
@@ -208,3 +208,13 @@ def log_folder_run(
     client.log_artifacts(run_id, str(folder))
     client.set_terminated(run_id, "FINISHED")
     return str(run_id)
+
+
+def log_ensemble_run(
+    uri: str, experiment_name: str, folder: Path, tags: dict[str, str], metrics: dict[str, float]
+) -> str:
+    """An ensemble folder (:mod:`trainer.comparison.ensemble`) as a finished run, shaped like a training run's
+    artifacts (evidence files at the root, ``predictions/``), so ``trainer.compare`` selects and pairs it."""
+    check_reachable(uri)
+    settings = MlflowSettings(uri=uri, experiment_name=experiment_name)
+    return log_folder_run(open_client(uri), settings, folder.name, tags, metrics, folder)
