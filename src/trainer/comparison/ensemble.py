@@ -77,6 +77,9 @@ def read_member_splits(folders: list[Path], with_baseline_tfidf: bool = False) -
     """
     if len(folders) < (1 if with_baseline_tfidf else 2):
         raise EnsembleError(f"runs={[str(f) for f in folders]}: an ensemble needs at least two run folders")
+    repeated = sorted({str(f) for f in folders if [g.resolve() for g in folders].count(f.resolve()) > 1})
+    if repeated:
+        raise EnsembleError(f"runs: {repeated} given more than once; each member counts once")
     out: dict[str, list[RunEvidence]] = {}
     for split in SPLITS:
         try:

@@ -187,6 +187,8 @@ def test_one_member_or_a_folder_without_predictions_is_refused(tmp_path: Path) -
     first = _one(tmp_path, "first")
     with pytest.raises(EnsembleError, match="at least two run folders"):
         build_ensemble([first], STATS)
+    with pytest.raises(EnsembleError, match=r"given more than once"):
+        build_ensemble([first, tmp_path / "." / "first"], STATS)
     empty = RunFolder(tmp_path / "empty").create().path
     with pytest.raises(EnsembleError, match=r"empty: predictions/validation.csv missing"):
         build_ensemble([first, empty], STATS)
