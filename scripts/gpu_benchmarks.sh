@@ -137,6 +137,12 @@ trainer.max_epochs=${MAX_EPOCHS:-8} ${DEVICE_OVERRIDES:-}"
         [ -n "$done_runs" ] && $py -m trainer.kfold experiment=id_hs1_me5_gpu tracking=none "from_runs=[${done_runs%,}]" \
             "hydra.run.dir=$runs/hs1_${group}_summary" 2>&1 | tail -3
     done
+    for task in c2a dbo; do  # the seed ensemble of each GermEval subtask (JOBSET=germeval), thresholds on validation
+        local seeds; seeds=$(ls -d "$runs"/${task}_seed*/ 2>/dev/null | while read -r d; do
+            [ -f "$d/metrics.json" ] && printf '%s,' "${d%/}"; done)
+        [ "$(tr -cd ',' <<< "$seeds" | wc -c)" -ge 2 ] && $py -m trainer.ensemble "runs=[${seeds%,}]" \
+            "out_dir=$runs/${task}_seed_ensemble" 2>&1 | tail -4
+    done
     tail -n 3 "$runs"/*.log > "$out/job_tails.txt"
     tar -C "$runs" --exclude='*/model' --exclude='*/checkpoints' --exclude='*.ckpt' -czf "$out/results.tgz" .
     echo "all done after $((SECONDS - start)) s"
