@@ -7,10 +7,13 @@
 #   ONLY="c2a_mean dbo_mean" bash scripts/germeval_cpu.sh start      # a subset, in the order given
 #   EXTRA="trainer.max_epochs=3 model.freeze_layers=0" SUFFIX=_3ep ONLY=c2a_mean bash scripts/germeval_cpu.sh start
 #       # a longer variant: EXTRA overrides go after the protocol's, into OUT/runs/<job><SUFFIX>/
+#   SEEDS="1 2 3" ONLY=c2a_mean bash scripts/germeval_cpu.sh start
+#       # one run per seed (OUT/runs/<job><SUFFIX>_seed<N>/), then their ensemble in OUT/ensembles/<job><SUFFIX>/
 # One series at a time: a second `start` while one runs would share the CPU with it.
 #
 # OUT/runs/<job>/ is the job's run folder (metrics.json, predictions/, ...), OUT/logs/<job>.log its console.
 # A job whose run folder has metrics.json is skipped, so `start` again continues where a stopped series ended.
+# (trainer.ensemble averages the seeds' saved probabilities: nothing is retrained for it.)
 # Needs ../shared/datasets (or $SEAGUARD_DATA_ROOT) and me5_small (converted once into the cache).
 # The protocol, against the experiment files' recipe (which a GPU runs as written):
 #   1 epoch (not 5 / 8) validated twice (after half and all of it; the better checkpoint is tested), lr 1e-4 (a
@@ -37,6 +40,21 @@ declare -A JOBS=(
 )
 ORDER=(c2a_mean dbo_mean dbo_cls hs1f0_cls hs1f0_mean)
 
+# One training job into OUT/runs/NAME (skipped when it has metrics.json); succeeds when it wrote metrics.json.
+one_job() {
+    local out="$1" py="$2" job="$3" name="$4"
+    shift 4
+    if [ -f "$out/runs/$name/metrics.json" ]; then echo "$(date -Is) $name: done before, skipped"; return 0; fi
+    rm -rf "$out/runs/$name"
+    echo "$(date -Is) $name: start (${JOBS[$job]} ${EXTRA:-} $*)"
+    # shellcheck disable=SC2086  # the overrides are words
+    $py -m trainer.train ${JOBS[$job]} "${PROTOCOL[@]}" ${EXTRA:-} "$@" "hydra.run.dir=$out/runs/$name" \
+        > "$out/logs/$name.log" 2>&1
+    local rc=$?
+    [ -f "$out/runs/$name/metrics.json" ] || { echo "$(date -Is) $name: exit $rc, no metrics.json: failed (see $out/logs/$name.log)"; return 1; }
+    echo "$(date -Is) $name: exit $rc"
+}
+
 series() {
     local out="$1" py="${PYTHON:-.venv/bin/python}"
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
@@ -46,16 +64,18 @@ series() {
     export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
     for job in ${ONLY:-${ORDER[@]}}; do
         [ -n "${JOBS[$job]:-}" ] || { echo "unknown job $job (jobs: ${ORDER[*]})"; return 1; }
-        local name="$job${SUFFIX:-}"
-        if [ -f "$out/runs/$name/metrics.json" ]; then echo "$(date -Is) $name: done before, skipped"; continue; fi
-        rm -rf "$out/runs/$name"
-        echo "$(date -Is) $name: start (${JOBS[$job]} ${EXTRA:-})"
-        # shellcheck disable=SC2086  # the overrides are words
-        $py -m trainer.train ${JOBS[$job]} "${PROTOCOL[@]}" ${EXTRA:-} "hydra.run.dir=$out/runs/$name" \
-            > "$out/logs/$name.log" 2>&1
-        local rc=$?
-        [ -f "$out/runs/$name/metrics.json" ] || rc="$rc, no metrics.json: failed (see $out/logs/$name.log)"
-        echo "$(date -Is) $name: exit $rc"
+        local members=""
+        for seed in ${SEEDS:-config}; do  # "config": the config's seed, no suffix
+            local name="$job${SUFFIX:-}" seed_arg=""
+            [ "$seed" = config ] || { name+="_seed$seed"; seed_arg="seed=$seed"; }
+            one_job "$out" "$py" "$job" "$name" $seed_arg && members+="$out/runs/$name,"
+        done
+        # Two seeds or more: their probability-average ensemble, thresholds tuned on validation (trainer.ensemble).
+        if [ "$(tr -cd ',' <<< "$members" | wc -c)" -ge 2 ]; then
+            $py -m trainer.ensemble "runs=[${members%,}]" "out_dir=$out/ensembles/$job${SUFFIX:-}" \
+                > "$out/logs/$job${SUFFIX:-}_ensemble.log" 2>&1
+            echo "$(date -Is) $job${SUFFIX:-} ensemble: exit $? ($out/ensembles/$job${SUFFIX:-})"
+        fi
     done
     echo "$(date -Is) series finished"
 }
