@@ -15,6 +15,7 @@ decides the model's head, and every input problem must fail before a model is lo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,7 @@ from trainer.data.sampling import (
     ResumableBatchSampler,
     ShuffledBatchSampler,
     StatefulBatchLoader,
+    sorted_eval_batches,
 )
 from trainer.data.tokenized import TokenizedData, token_lengths, tokenize_cached
 from trainer.data.truncation import TruncationReport, truncation_report
@@ -58,6 +60,8 @@ class LoaderSettings:
         max_tokens: padded-token budget per training batch with ``length_bucket``/``packed`` (None: batch_size
             rows of similar length).
         pack_length: tokens per packed sequence with ``packed`` (None: the model's ``max_length``).
+        eval_max_tokens: padded-token budget per batch when scoring the best checkpoint after fit (None:
+            ``eval_batch_size`` rows): long rows get small batches, short ones large, so little of a batch is padding.
     """
 
     batch_size: int = 32
@@ -68,6 +72,7 @@ class LoaderSettings:
     batching: Literal["random", "length_bucket", "packed"] = "random"
     max_tokens: int | None = None
     pack_length: int | None = None
+    eval_max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.batching not in ("random", "length_bucket", "packed"):
@@ -168,11 +173,28 @@ class TextDataModule(pl.LightningDataModule):
 
         Rows of similar length share a batch, so little is padding: row order pads most batches of short
         posts to their one long row (``model.max_length=512``: 4.4x slower on GermEval c2a, docs/benchmarks.md).
-        Returns the loader and the row indices in the order it yields them (longest first, stable), to put the
-        outputs back in row order (``predict_logits(module, loader, order)``).
+        With ``loader.eval_max_tokens`` the batches hold that many padded tokens each instead of
+        ``eval_batch_size`` rows (:func:`trainer.data.sampling.sorted_eval_batches`). Returns the loader and the
+        row indices in the order it yields them (longest first), to put the outputs back in row order
+        (``predict_logits(module, loader, order)``).
         """
-        order = np.argsort(-token_lengths(self._splits_data().splits[split]), kind="stable").tolist()
-        return self._loader(self._model_split(split), self.loader.eval_batch_size, sampler=order), order
+        lengths = token_lengths(self._splits_data().splits[split])
+        if self.loader.eval_max_tokens is None:
+            order = np.argsort(-lengths, kind="stable").tolist()
+            return self._loader(self._model_split(split), self.loader.eval_batch_size, sampler=order), order
+        batches = sorted_eval_batches(
+            lengths, self.loader.eval_max_tokens, pad_to_multiple_of=self.loader.pad_to_multiple_of or 1
+        )
+        loader = make_loader(
+            self._model_split(split),
+            self.collator(),
+            1,
+            num_workers=self.loader.num_workers,
+            seed=self.seed,
+            pin_memory=self.loader.pin_memory,
+            batch_sampler=batches,
+        )
+        return loader, [i for batch in batches for i in batch]
 
     # -- what the rest of the run reads ------------------------------------------------------------
     @property
@@ -287,13 +309,17 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
     pin_memory: bool = False,
+    batch_sampler: Sequence[Sequence[int]] | None = None,
 ) -> DataLoader:
-    """A loader over ``ds`` (in order unless ``sampler`` says otherwise) that never touches the global RNG."""
+    """A loader over ``ds`` (in order unless ``sampler`` says otherwise; ``batch_sampler``: exactly these
+    batches of row indices, ``batch_size`` unused) that never touches the global RNG."""
     ds = ds.with_format(columns=[c for c in ds.column_names if c in MODEL_COLUMNS])
+    batching: dict[str, Any] = (
+        {"batch_size": batch_size, "sampler": sampler} if batch_sampler is None else {"batch_sampler": batch_sampler}
+    )
     return DataLoader(
         ds,
-        batch_size=batch_size,
-        sampler=sampler,
+        **batching,
         collate_fn=collator,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,

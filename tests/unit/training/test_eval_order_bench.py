@@ -25,7 +25,7 @@ def test_eval_order_bench_scores_both_orders_alike(tmp_path: Path) -> None:
         "loader.eval_batch_size=8",
         f"paths.cache_dir={tmp_path}",
     ]
-    args = [*overrides, "--rows", "48", "--repeats", "1", "--no-docs", "--out", str(out)]
+    args = [*overrides, "--rows", "48", "--repeats", "1", "--no-docs", "--out", str(out), "--eval-max-tokens", "128"]
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -33,6 +33,7 @@ def test_eval_order_bench_scores_both_orders_alike(tmp_path: Path) -> None:
     assert result["max_abs_logit_diff"] < 1e-4  # the same logits, back in row order
     pad = result["padding_share"]
     assert pad["longest_first"] < pad["row_order"]  # what the order is for
+    assert pad["token_budget"] <= pad["longest_first"] and result["budget_speedup"] > 0
     assert all(len(v) == 1 and v[0] > 0 for v in result["seconds"].values())
 
 
@@ -59,3 +60,28 @@ def test_a_docs_row_goes_under_its_own_section(tmp_path: Path, monkeypatch: pyte
     assert other.count("| 20") == 1  # the other table is untouched
     rows = [line for line in section.splitlines() if line.startswith("| 20")]
     assert len(rows) == 2 and "**4.59×**" in rows[0] and rows[1].endswith("| 90% → 10% |") and "again" in rows[1]
+
+
+def test_a_budget_row_goes_under_the_budget_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import eval_order
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n", encoding="utf-8")
+    monkeypatch.setattr(eval_order, "DOC", doc)
+    r = {
+        "rows": 800,
+        "max_length": 512,
+        "eval_max_tokens": 8192,
+        "median_s": {"row_order": 99.0, "longest_first": 22.0, "token_budget": 11.0},
+        "speedup": 4.5,
+        "budget_speedup": 2.0,
+        "padding_share": {"row_order": 0.9, "longest_first": 0.46, "token_budget": 0.05},
+    }
+    eval_order.append_doc(r, "python scripts/bench/eval_order.py --eval-max-tokens 8192")
+    text = doc.read_text(encoding="utf-8")
+    assert eval_order.SECTION not in text and eval_order.BUDGET_SECTION in text
+    row = [line for line in text.splitlines() if line.startswith("| 20")]
+    assert len(row) == 1 and "| 8,192 | 22.0 | 11.0 | **2.00×** | 46% → 5% |" in row[0]
