@@ -212,6 +212,8 @@ def test_figures_and_run_folder_files_are_artifacts(tracked: SimpleNamespace) ->
         "README.md",
         "predictions/validation.csv",
         "predictions/test.csv",
+        "predictions/baseline_tfidf_validation.csv",  # trainer.ensemble with_baseline_tfidf reads it from a run
+        "predictions/baseline_tfidf_test.csv",
     ):
         assert name in files, name
     local = tracked.client.download_artifacts(tracked.run_id, "metrics.json", str(tracked.download))
