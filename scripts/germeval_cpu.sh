@@ -7,6 +7,7 @@
 #   ONLY="c2a_mean dbo_mean" bash scripts/germeval_cpu.sh start      # a subset, in the order given
 #   EXTRA="trainer.max_epochs=3 model.freeze_layers=0" SUFFIX=_3ep ONLY=c2a_mean bash scripts/germeval_cpu.sh start
 #       # a longer variant: EXTRA overrides go after the protocol's, into OUT/runs/<job><SUFFIX>/
+#   RECIPE=long TRIMMED=/work/me5_trim_germeval SUFFIX=_long ONLY=c2a_mean bash scripts/germeval_cpu.sh start
 #   SEEDS="1 2 3" ONLY=c2a_mean bash scripts/germeval_cpu.sh start
 #       # one run per seed (OUT/runs/<job><SUFFIX>_seed<N>/), then their ensemble in OUT/ensembles/<job><SUFFIX>/
 # One series at a time: a second `start` while one runs would share the CPU with it.
@@ -30,6 +31,14 @@ cd "$(dirname "$0")/.."
 PROTOCOL=(trainer.max_epochs=1 +trainer.val_check_interval=0.5 module.optimizer.lr=1.0e-4 model.max_length=128
     model.freeze_embeddings=true model.freeze_layers=6 loader=bucketed module=fused_cpu module.optimizer.fused=true
     tracking=none)
+# RECIPE=long appends the longer recipe of the later sessions (docs/results.md, "Longer CPU run" and after): 3 epochs
+# validated after each, every layer and the embeddings trained, bf16 autocast, lr 5e-5, 512 tokens; ~40 min per c2a
+# job. TRIMMED=<folder> reads the model from a vocabulary-trimmed copy (python -m trainer.models.vocab_trim), so the
+# embeddings train at little cost.
+LONG=(trainer.max_epochs=3 trainer.val_check_interval=1.0 model.freeze_layers=0 model.freeze_embeddings=false
+    trainer.precision=bf16-mixed module.optimizer.lr=5.0e-5 model.max_length=512)
+[ "${RECIPE:-short}" = long ] && PROTOCOL+=("${LONG[@]}")
+[ -n "${TRIMMED:-}" ] && PROTOCOL+=(model.source=hub "++model.name_or_path=$TRIMMED")
 # Priority order: the two GermEval subtasks (mean pooling), then the pooling ablation.
 declare -A JOBS=(
     [c2a_mean]="experiment=germeval_c2a_me5 model.pooling=mean"
