@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,15 +38,23 @@ def test_eval_order_bench_scores_both_orders_alike(tmp_path: Path) -> None:
     assert all(len(v) == 1 and v[0] > 0 for v in result["seconds"].values())
 
 
-def test_a_docs_row_goes_under_its_own_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _bench_with_doc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> tuple[Any, Path]:
+    """The bench module, writing its rows into a docs file of ``text`` under ``tmp_path``."""
     sys.path.insert(0, str(SCRIPT.parent))
     try:
         import eval_order
     finally:
         sys.path.remove(str(SCRIPT.parent))
     doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n\n## Other\n\n| date | x |\n|---|---|\n| 2026-01-01 | 1 |\n", encoding="utf-8")
+    doc.write_text(text, encoding="utf-8")
     monkeypatch.setattr(eval_order, "DOC", doc)
+    return eval_order, doc
+
+
+def test_a_docs_row_goes_under_its_own_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    eval_order, doc = _bench_with_doc(
+        tmp_path, monkeypatch, "# Benchmarks\n\n## Other\n\n| date | x |\n|---|---|\n| 2026-01-01 | 1 |\n"
+    )
     r = {
         "rows": 1583,
         "max_length": 512,
@@ -63,14 +72,7 @@ def test_a_docs_row_goes_under_its_own_section(tmp_path: Path, monkeypatch: pyte
 
 
 def test_a_budget_row_goes_under_the_budget_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import eval_order
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n", encoding="utf-8")
-    monkeypatch.setattr(eval_order, "DOC", doc)
+    eval_order, doc = _bench_with_doc(tmp_path, monkeypatch, "# Benchmarks\n")
     r = {
         "rows": 800,
         "max_length": 512,
