@@ -3,9 +3,9 @@
 Reads top to bottom: the members' saved validation and test predictions (checked to be the same rows,
 labels and data) → mean probabilities → thresholds tuned on validation → test metrics → paired deltas
 against the best member (by validation) and the TF-IDF baseline → the ensemble folder → summary. Nothing is
-retrained or re-scored; the steps live in :mod:`trainer.comparison.ensemble`; ``tracking=mlflow`` logs the
-folder as a run (:func:`trainer.tracking.run_search.log_ensemble_run`) that ``trainer.compare`` selects. ``main`` only wires Hydra to
-:func:`run_ensemble`.
+retrained or re-scored; the steps live in :mod:`trainer.comparison.ensemble`. ``tracking=mlflow`` logs the
+folder as a run (:func:`trainer.tracking.run_search.log_ensemble_run`) that ``trainer.compare`` selects.
+``main`` only wires Hydra to :func:`run_ensemble`.
 
 The folder has a run folder's evidence files (labels, thresholds, data digest, metrics, predictions), so
 comparisons read it like a run; it has no ``model/``: serving an ensemble means serving every member.

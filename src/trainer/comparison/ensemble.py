@@ -13,6 +13,7 @@ TF-IDF baseline, come from the same rows the statistics resample (:mod:`trainer.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ def read_member_splits(folders: list[Path], with_baseline_tfidf: bool = False) -
     """
     if len(folders) < (1 if with_baseline_tfidf else 2):
         raise EnsembleError(f"runs={[str(f) for f in folders]}: an ensemble needs at least two run folders")
-    repeated = sorted({str(f) for f in folders if [g.resolve() for g in folders].count(f.resolve()) > 1})
+    seen = Counter(f.resolve() for f in folders)
+    repeated = sorted({str(f) for f in folders if seen[f.resolve()] > 1})
     if repeated:
         raise EnsembleError(f"runs: {repeated} given more than once; each member counts once")
     out: dict[str, list[RunEvidence]] = {}
@@ -120,10 +122,14 @@ def _check_same(first: RunEvidence, other: RunEvidence) -> None:
         raise EnsembleError(f"{where}: main metric {other.main_metric!r} vs {first.main_metric!r}")
 
 
+def _mean_probs(members: list[RunEvidence]) -> torch.Tensor:
+    return torch.stack([m.probs.float() for m in members]).mean(0)
+
+
 def average(members: list[RunEvidence], thresholds: list[float] | None) -> RunEvidence:
     """The members' mean probabilities as one run's evidence, deciding with ``thresholds``."""
     first = members[0]
-    probs = torch.stack([m.probs.float() for m in members]).mean(0)
+    probs = _mean_probs(members)
     metrics = compute_metrics(probs, first.targets, first.langs, first.label_map, thresholds, first.main_metric)
     return replace(
         first, run_id=None, name="ensemble", thresholds=thresholds, probs=probs, metrics=metrics, costs={}, tags={}
@@ -133,8 +139,8 @@ def average(members: list[RunEvidence], thresholds: list[float] | None) -> RunEv
 def build_ensemble(folders: list[Path], stats: EnsembleStats, with_baseline_tfidf: bool = False) -> Ensemble:
     """Average the members, tune thresholds on validation, score test, and pair it with the references."""
     by_split = read_member_splits(folders, with_baseline_tfidf)
-    val = average(by_split["validation"], None)
-    thresholds = tune_thresholds(val.probs, val.targets, val.label_map, objective=val.main_metric)
+    val = by_split["validation"]
+    thresholds = tune_thresholds(_mean_probs(val), val[0].targets, val[0].label_map, objective=val[0].main_metric)
     splits = {split: average(members, thresholds) for split, members in by_split.items()}
     main = splits["test"].main_metric
     scores = [
@@ -143,8 +149,9 @@ def build_ensemble(folders: list[Path], stats: EnsembleStats, with_baseline_tfid
     ]
     best = max(range(len(scores)), key=lambda i: scores[i]["validation"])  # chosen on validation, not test
     references = {"best_member": by_split["test"][best]}
-    try:
-        references["baseline_tfidf"] = classical_evidence(folders[0], by_split["test"][0])
+    try:  # with_baseline_tfidf: it is the last member already
+        tfidf = by_split["test"][-1] if with_baseline_tfidf else classical_evidence(folders[0], by_split["test"][0])
+        references["baseline_tfidf"] = tfidf
     except EvidenceError:
         pass  # members trained with classical=none: no TF-IDF reference
     comparisons = {name: _paired(ref, splits["test"], stats) for name, ref in references.items()}
@@ -210,8 +217,9 @@ def write_ensemble_folder(out_dir: Path, ensemble: Ensemble, config: dict[str, A
     for split in SPLITS:
         if first.baseline_predictions_file(split).is_file():
             shutil.copy2(first.baseline_predictions_file(split), folder.baseline_predictions_file(split))
-    if first.data_digest() is not None:
-        folder.write_data_digest(first.data_digest() or {})
+    digest = first.data_digest()
+    if digest is not None:
+        folder.write_data_digest(digest)
     folder.write_metrics(ensemble_metrics(ensemble))
     main = ensemble.main_metric
     summary = {

@@ -185,15 +185,7 @@ class TextDataModule(pl.LightningDataModule):
         batches = sorted_eval_batches(
             lengths, self.loader.eval_max_tokens, pad_to_multiple_of=self.loader.pad_to_multiple_of or 1
         )
-        loader = make_loader(
-            self._model_split(split),
-            self.collator(),
-            1,
-            num_workers=self.loader.num_workers,
-            seed=self.seed,
-            pin_memory=self.loader.pin_memory,
-            batch_sampler=batches,
-        )
+        loader = self._loader(self._model_split(split), 1, batch_sampler=batches)
         return loader, [i for batch in batches for i in batch]
 
     # -- what the rest of the run reads ------------------------------------------------------------
@@ -248,9 +240,18 @@ class TextDataModule(pl.LightningDataModule):
         ds = self._splits_data().splits[split]
         return ds.with_format(columns=[c for c in ds.column_names if c in MODEL_COLUMNS])
 
-    def _loader(self, ds: datasets.Dataset, batch_size: int, sampler: Any = None) -> DataLoader:
+    def _loader(
+        self, ds: datasets.Dataset, batch_size: int, sampler: Any = None, batch_sampler: Any = None
+    ) -> DataLoader:
         return make_loader(
-            ds, self.collator(), batch_size, sampler, self.loader.num_workers, self.seed, self.loader.pin_memory
+            ds,
+            self.collator(),
+            batch_size,
+            sampler,
+            self.loader.num_workers,
+            self.seed,
+            self.loader.pin_memory,
+            batch_sampler,
         )
 
     def _train_batches(self) -> ResumableBatchSampler:
