@@ -20,6 +20,10 @@ from tests.mlflow_server import mlflow_server  # noqa: F401  (session-scoped rea
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Under pytest-xdist (`make test`: -n 2) each worker, and the jobs it starts, computes on one thread: two workers
+# of two threads each on 2 cores would oversubscribe them. Set before torch is first imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"

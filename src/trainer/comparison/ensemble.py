@@ -147,7 +147,10 @@ def build_ensemble(folders: list[Path], stats: EnsembleStats, with_baseline_tfid
         {"run": val.name, "validation": val.metrics["overall"][main], "test": test.metrics["overall"][main]}
         for val, test in zip(by_split["validation"], by_split["test"], strict=True)
     ]
-    best = max(range(len(scores)), key=lambda i: scores[i]["validation"])  # chosen on validation, not test
+    # Chosen on validation, not test, among the trained members: the TF-IDF member's C was chosen on validation,
+    # so its validation score is optimistic.
+    models = range(len(scores) - 1 if with_baseline_tfidf else len(scores))
+    best = max(models, key=lambda i: scores[i]["validation"])
     references = {"best_member": by_split["test"][best]}
     try:  # with_baseline_tfidf: it is the last member already
         tfidf = by_split["test"][-1] if with_baseline_tfidf else classical_evidence(folders[0], by_split["test"][0])

@@ -232,3 +232,17 @@ def test_the_tfidf_baseline_can_be_a_member_on_both_splits(tmp_path: Path) -> No
     assert ensemble.thresholds == pytest.approx(tune_thresholds(val.probs, val.targets, BINARY, "macro_f1"))
     folder = write_ensemble_folder(tmp_path / "hybrid", ensemble, {})
     assert folder.baseline_predictions_file("validation").is_file() and "baseline_tfidf" in ensemble.comparisons
+
+
+def test_the_tfidf_member_is_never_the_best_member(tmp_path: Path) -> None:
+    """Its C was chosen on validation: even when it scores best there, the reference is a trained member."""
+    members = _members(tmp_path, BINARY, [0.3, 0.6], n=80)
+    first = RunFolder(members[0])
+    for k, split in enumerate(("validation", "test")):
+        ids, _, gold = _sorted(first.predictions_file(split), BINARY)
+        write_predictions(first.baseline_predictions_file(split), ids, ["de"] * len(ids), gold, _noisy_probs(gold, BINARY, 6.0, 7 + k), BINARY, None)  # fmt: skip
+    ensemble = build_ensemble(members, STATS, with_baseline_tfidf=True)
+    val = [s["validation"] for s in ensemble.member_scores]
+    assert val[-1] > max(val[:-1])  # the TF-IDF member leads on validation...
+    best = max(range(len(members)), key=lambda i: val[i])
+    assert ensemble.comparisons["best_member"]["reference"] == str(members[best])  # ...and is not the reference
