@@ -33,10 +33,13 @@ PROTOCOL=(trainer.max_epochs=1 +trainer.val_check_interval=0.5 module.optimizer.
     tracking=none)
 # RECIPE=long appends the longer recipe of the later sessions (docs/results.md, "Longer CPU run" and after): 3 epochs
 # validated after each, every layer and the embeddings trained, bf16 autocast, lr 5e-5, 512 tokens; ~40 min per c2a
-# job. TRIMMED=<folder> reads the model from a vocabulary-trimmed copy (python -m trainer.models.vocab_trim), so the
-# embeddings train at little cost.
+# job on the AMX Xeon. TRIMMED=<folder> reads the model from a vocabulary-trimmed copy (python -m
+# trainer.models.vocab_trim), so the embeddings train at little cost. bf16 only on CPUs with bf16 matrix units:
+# elsewhere (an AVX2 EPYC, say) it is emulated and slower than fp32, so the recipe trains in fp32 there
+# (configs/trainer/cpu_bf16.yaml); PRECISION=<lightning precision> decides instead.
+grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo 2> /dev/null && CPU_PRECISION=bf16-mixed || CPU_PRECISION=32-true
 LONG=(trainer.max_epochs=3 trainer.val_check_interval=1.0 model.freeze_layers=0 model.freeze_embeddings=false
-    trainer.precision=bf16-mixed module.optimizer.lr=5.0e-5 model.max_length=512)
+    "trainer.precision=${PRECISION:-$CPU_PRECISION}" module.optimizer.lr=5.0e-5 model.max_length=512)
 [ "${RECIPE:-short}" = long ] && PROTOCOL+=("${LONG[@]}")
 [ -n "${TRIMMED:-}" ] && PROTOCOL+=(model.source=hub "++model.name_or_path=$TRIMMED")
 # Priority order: the two GermEval subtasks (mean pooling), then the pooling ablation.

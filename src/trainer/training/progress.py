@@ -3,8 +3,9 @@
 On a terminal Lightning's progress bar shows the run. Redirected (a log file, CI, a batch job), the bar only
 prints once the epoch ends, so :func:`console_trainer_args` turns it off and :class:`ProgressLog` writes a
 line every ``callbacks.log_every_n_steps`` optimiser steps and one per validation; :func:`phase` writes one
-line per step after fit with its duration. :func:`quiet_console` and :func:`quiet_model_load` drop the
-messages a newcomer meets on every run that say nothing about it (each one named and explained below).
+line per step after fit with its duration, with the libraries' bars off inside it. :func:`quiet_console` and
+:func:`quiet_model_load` drop the messages a newcomer meets on every run that say nothing about it (each one
+named and explained below).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ LOAD_REPORT = "LOAD REPORT"
 # Statuses of that table that are expected when a classifier head is put on an encoder checkpoint.
 _EXPECTED_STATUSES = ("MISSING", "UNEXPECTED")
 _REPORT_ROW = re.compile(r"^\s*(\S+)\s*\|\s*([A-Z_]+)\s*\|", re.M)
+# mlflow's switch for its upload/download bars (mlflow.environment_variables).
+MLFLOW_ARTIFACT_BARS = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def console_trainer_args(trainer_args: Mapping[str, Any], stream: TextIO) -> dict[str, Any]:
@@ -128,10 +131,35 @@ def _clock(seconds: float) -> str:
 
 @contextmanager
 def phase(name: str) -> Iterator[None]:
-    """One log line when the step ``name`` is done, with its duration (the minutes after fit are not silent)."""
+    """One log line when the step ``name`` is done, with its duration (the minutes after fit are not silent).
+
+    The libraries' progress bars inside it are off: that line says the step ended, and in a log file every bar
+    ("Writing model shards", "Loading weights" when mlflow checks the logged model, "Downloading artifacts") is
+    printed several times over.
+    """
     started = time.perf_counter()
-    yield
+    with no_library_bars():
+        yield
     log.info("%s: done in %.1f s", name, time.perf_counter() - started)
+
+
+@contextmanager
+def no_library_bars() -> Iterator[None]:
+    """transformers' (and huggingface_hub's) and mlflow's artifact progress bars off, as they were afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bars, artifact_bars = hf_logging.is_progress_bar_enabled(), os.environ.get(MLFLOW_ARTIFACT_BARS)
+    hf_logging.disable_progress_bar()
+    os.environ[MLFLOW_ARTIFACT_BARS] = "false"  # read by mlflow at each transfer; naming it imports no mlflow
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+        if artifact_bars is None:
+            os.environ.pop(MLFLOW_ARTIFACT_BARS, None)
+        else:
+            os.environ[MLFLOW_ARTIFACT_BARS] = artifact_bars
 
 
 class _DropMessages(logging.Filter):
@@ -193,19 +221,14 @@ def quiet_model_load() -> Iterator[None]:
     A fresh classifier head is what fine-tuning expects, so a table with a "consider training" note reads
     like a problem on every run. Any other status (size mismatch, conversion error) still shows in full.
     """
-    from transformers.utils import logging as hf_logging
-
     report = _LoadReport()
     logger = logging.getLogger("transformers.modeling_utils")
-    bars = hf_logging.is_progress_bar_enabled()
     logger.addFilter(report)
-    hf_logging.disable_progress_bar()  # "Loading weights: 100%": one bar per load
     try:
-        yield
+        with no_library_bars():  # "Loading weights: 100%": one bar per load
+            yield
     finally:
         logger.removeFilter(report)
-        if bars:
-            hf_logging.enable_progress_bar()
     if report.keys.get("MISSING"):
         log.info(
             "new parameters, randomly initialised (the classifier head): %s", ", ".join(sorted(report.keys["MISSING"]))

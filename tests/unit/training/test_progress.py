@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytorch_lightning as pl
@@ -19,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainer.training.progress import (
+    MLFLOW_ARTIFACT_BARS,
     ProgressLog,
     console_trainer_args,
     phase,
@@ -97,6 +100,27 @@ def test_a_phase_logs_its_name_and_duration(caplog: pytest.LogCaptureFixture) ->
     assert re.fullmatch(r"scoring validation and test: done in \d+\.\d s", caplog.records[-1].getMessage())
 
 
+def test_library_bars_are_off_inside_a_phase_and_as_before_after(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.delenv(MLFLOW_ARTIFACT_BARS, raising=False)
+    hf_logging.enable_progress_bar()
+    model = _tiny_bert()
+    model.save_pretrained(tmp_path / "outside")
+    assert "Writing model shards" in capfd.readouterr().err, "transformers no longer draws this bar: pick another"
+    with phase("writing the run folder"):
+        model.save_pretrained(tmp_path / "inside")
+        assert os.environ[MLFLOW_ARTIFACT_BARS] == "false"
+    assert "Writing model shards" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled() and MLFLOW_ARTIFACT_BARS not in os.environ
+    monkeypatch.setenv(MLFLOW_ARTIFACT_BARS, "true")  # a user's own setting comes back after the phase
+    with phase("logging"):
+        pass
+    assert os.environ[MLFLOW_ARTIFACT_BARS] == "true"
+
+
 def test_the_leafspec_warning_is_silenced_only_where_lightning_raises_it() -> None:
     from pytorch_lightning.utilities._pytree import _tree_flatten
     from torch.utils._pytree import LeafSpec
@@ -122,13 +146,17 @@ def test_the_litlogger_tip_is_dropped_and_other_lightning_info_kept(caplog: pyte
     assert "GPU available" in text  # Lightning's other INFO lines still pass
 
 
-def _encoder_without_head(path: Path, hidden: int = 16) -> Path:
+def _tiny_bert(hidden: int = 16) -> Any:
     from transformers import BertConfig, BertModel
 
     config = BertConfig(
         vocab_size=30, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
     )
-    BertModel(config).save_pretrained(path)
+    return BertModel(config)
+
+
+def _encoder_without_head(path: Path, hidden: int = 16) -> Path:
+    _tiny_bert(hidden).save_pretrained(path)
     return path
 
 
