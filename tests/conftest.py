@@ -29,9 +29,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 SHARED_DATASETS = Path(os.environ.get("SEAGUARD_DATA_ROOT", PROJECT_ROOT.parent / "shared" / "datasets"))
 
-# Measured with `.ci/run` in a fresh clone on 2026-11-28: the suite's tmp folders peak at 3.1 GB (tiny runs keep the real
-# 250k-piece vocabulary). Stop 9's CI died of ENOSPC mid-run; the header makes such a failure explain itself.
-SUITE_PEAK_GB = 3.1
+# Measured with `.ci/run` in a fresh clone: the suite's tmp folders peak at 3.1 GB with one worker (2026-11-28) and
+# 4.1 GB with make test's two (2026-12-02; tiny runs keep the real 250k-piece vocabulary). Stop 9's CI died of ENOSPC
+# mid-run; the header makes such a failure explain itself.
+SUITE_PEAK_GB = 4.1
 
 
 def _disk_line() -> tuple[str, bool]:
