@@ -10,7 +10,8 @@ SERVE_PORT ?= 5001
 MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 PYTEST_FAST := -m "not integration and not gpu and not slow and not realdata"
 # pytest-xdist workers for `make test`: the end-to-end tests wait on subprocesses, servers and imports, so two
-# single-threaded workers (tests/conftest.py) overlap them: 28.6 -> 17.3 min on 2 cores (README, "Tests").
+# single-threaded workers (tests/conftest.py) overlap them: 28.6 -> 17.3 min on 2 cores (README, "Tests"). worksteal:
+# an idle worker takes queued tests from the other, so the long end-to-end tests don't leave one idle at the end.
 TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-fast test-all lint format typecheck bench ui serve clean
@@ -30,13 +31,13 @@ demo: setup
 
 # Everything that runs on a CPU-only machine without a hub: unit + integration + real-data checks.
 test: setup
-	$(PY) -m pytest -m "not gpu and not slow" -q -n $(TEST_WORKERS) --durations=20
+	$(PY) -m pytest -m "not gpu and not slow" -q -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 test-fast: setup
 	$(PY) -m pytest $(PYTEST_FAST) -q
 
 test-all: setup
-	$(PY) -m pytest -m "" -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -m "" -q -n $(TEST_WORKERS) --dist worksteal
 
 lint: setup
 	$(PY) -m ruff check src tests scripts
