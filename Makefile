@@ -10,8 +10,8 @@ SERVE_PORT ?= 5001
 MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlruns/mlflow.db
 PYTEST_FAST := -m "not integration and not gpu and not slow and not realdata"
 # pytest-xdist workers for `make test`: the end-to-end tests wait on subprocesses, servers and imports, so two
-# single-threaded workers (tests/conftest.py) overlap them: 28.6 -> 17.3 min on 2 cores (README, "Tests"). worksteal:
-# an idle worker takes queued tests from the other, so the long end-to-end tests don't leave one idle at the end.
+# single-threaded workers (tests/conftest.py) overlap them: 28.6 -> 17.3 min on 2 cores (README, "Tests"). worksteal
+# lets an idle worker take tests queued on the other; measured no different from the default within noise.
 TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-fast test-all lint format typecheck bench ui serve clean

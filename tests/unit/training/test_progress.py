@@ -101,11 +101,13 @@ def test_a_phase_logs_its_name_and_duration(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_library_bars_are_off_inside_a_phase_and_as_before_after(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     from transformers.utils import logging as hf_logging
 
     monkeypatch.delenv(MLFLOW_ARTIFACT_BARS, raising=False)
+    if not hf_logging.is_progress_bar_enabled():  # put back for the tests after this one
+        request.addfinalizer(hf_logging.disable_progress_bar)
     hf_logging.enable_progress_bar()
     model = _tiny_bert()
     model.save_pretrained(tmp_path / "outside")
