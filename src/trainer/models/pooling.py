@@ -124,7 +124,11 @@ def pooling_of(config: PretrainedConfig) -> str:
 
 
 def load_saved_classifier(model_dir: str | Path, **kwargs: Any) -> PreTrainedModel:
-    """A saved classifier folder, rebuilt with the head it was trained with (``kwargs`` go to from_pretrained)."""
+    """A saved classifier folder, rebuilt with the head it was trained with (``kwargs`` go to from_pretrained).
+
+    In fp32 unless ``kwargs`` say otherwise (transformers >= 5 would keep the file's dtype).
+    """
+    kwargs.setdefault("dtype", torch.float32)
     config = AutoConfig.from_pretrained(model_dir)
     if pooling_of(config) == "mean":
         return mean_pooled_class(config.model_type).from_pretrained(model_dir, **kwargs)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -90,12 +91,17 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
     try:
         config = AutoConfig.from_pretrained(path_or_id, revision=spec.revision, **label_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=spec.revision)
+        # fp32 master weights whatever the checkpoint stores: transformers >= 5 keeps a file's dtype by default,
+        # so an fp16 file (a trimmed transport copy, many hub uploads) trained fp16 weights, emulated on CPUs
+        # (a me5_small step 10x slower) and losing AdamW's small updates. trainer.precision sets the compute dtype.
         if spec.pooling == "mean":
             pooled = mean_pooled_class(config.model_type)
-            model = pooled.from_pretrained(path_or_id, config=config, revision=spec.revision or "main")
+            model = pooled.from_pretrained(
+                path_or_id, config=config, revision=spec.revision or "main", dtype=torch.float32
+            )
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
-                path_or_id, config=config, revision=spec.revision
+                path_or_id, config=config, revision=spec.revision, dtype=torch.float32
             )
     except OSError as err:
         hint = " (HF_HUB_OFFLINE is set)" if _is_offline() else ""

@@ -10,6 +10,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from trainer.data.labels import LabelMap
+from trainer.models.pooling import load_saved_classifier
 from trainer.models.sources import ModelSpec, load_classifier
 from trainer.models.vocab_trim import check_same_tokens, trim_vocabulary
 
@@ -58,6 +59,15 @@ def test_fp16_transport_and_non_unigram_refusal(tiny_folder: Path, tmp_path: Pat
 
     trim_vocabulary(tiny_folder, CORPUS[:1], tmp_path / "fp16", dtype="float16")
     assert {str(t.dtype) for t in load_file(str(tmp_path / "fp16" / "model.safetensors")).values()} == {"float16"}
+    # Training reads the fp16 transport copy into fp32 weights (transformers >= 5 would keep fp16), with either head;
+    # so does reloading a saved classifier that is stored in fp16.
+    labels = LabelMap("binary", ("a", "b"), 1)
+    for pooling in ("cls", "mean"):
+        spec = ModelSpec(name="fp16", source="hub", name_or_path=str(tmp_path / "fp16"), pooling=pooling)
+        model = load_classifier(spec, labels, tmp_path).model
+        assert {p.dtype for p in model.parameters()} == {torch.float32}, pooling
+    model.half().save_pretrained(tmp_path / "saved_fp16")
+    assert {p.dtype for p in load_saved_classifier(tmp_path / "saved_fp16").parameters()} == {torch.float32}
     bpe = tmp_path / "bpe"
     bpe.mkdir()
     (bpe / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE"}}))
