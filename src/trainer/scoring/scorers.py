@@ -37,7 +37,7 @@ class TorchScorer:
         from trainer.models.pooling import load_saved_classifier
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = load_saved_classifier(model_dir).float().eval()
+        self.model = load_saved_classifier(model_dir).eval()
         self.max_length = max_length
         self.batch_size = batch_size
 
